@@ -1,0 +1,88 @@
+"""The project's own checks: clean notebooks, package in sync, README in sync, one Quarto config."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+import checks  # noqa: E402
+import docs  # noqa: E402
+
+
+def test_notebooks_are_clean():
+    assert checks.dirty_notebooks() == [], "run `make sync` (nbdev_clean) and commit"
+
+
+def test_a_dirty_notebook_is_caught(tmp_path):
+    nbs = tmp_path / "nbs"; nbs.mkdir()
+    nb = json.loads((ROOT / "nbs" / "00_core.ipynb").read_text())
+    code = next(c for c in nb["cells"] if c["cell_type"] == "code")
+    code["execution_count"] = 7
+    code["metadata"]["scrolled"] = True
+    (nbs / "00_core.ipynb").write_text(json.dumps(nb, indent=1))
+    shutil.copy2(ROOT / "nbs" / "index.ipynb", nbs / "index.ipynb")
+    assert checks.dirty_notebooks(nbs) == ["00_core.ipynb"]
+
+
+def test_package_in_sync_with_notebooks():
+    assert checks.export_drift() == [], "run `make sync` (nbdev_export) and commit mol_edu/"
+
+
+def _mini_project(tmp_path):
+    for name in ("settings.ini", "_quarto.yml"): shutil.copy2(ROOT / name, tmp_path / name)
+    shutil.copytree(ROOT / "nbs", tmp_path / "nbs", symlinks=True, ignore=shutil.ignore_patterns("[1-9]*.ipynb"))
+    shutil.copytree(ROOT / "mol_edu", tmp_path / "mol_edu", ignore=shutil.ignore_patterns("__pycache__"))
+    subprocess.run([str(checks.BIN / "nbdev_export")], cwd=tmp_path, check=True, capture_output=True)
+    assert checks.export_drift(tmp_path) == []
+    return tmp_path
+
+
+def test_out_of_sync_package_is_caught(tmp_path):
+    root = _mini_project(tmp_path)
+    core = root / "mol_edu" / "core.py"
+    core.write_text(core.read_text() + "\nHAND_EDIT = 1\n")
+    assert checks.export_drift(root) == ["mol_edu/core.py (differs)"]
+
+
+def test_untracked_new_module_is_caught(tmp_path):
+    root = _mini_project(tmp_path)
+    (root / "mol_edu" / "core.py").unlink()
+    assert checks.export_drift(root) == ["mol_edu/core.py (new: untracked module nbdev_export writes)"]
+
+
+def test_readme_in_sync_with_index():
+    assert (ROOT / "README.md").read_text(encoding="utf-8") == docs.render_readme(), \
+        "README.md differs from nbs/index.ipynb: run `make readme` and commit"
+
+
+def test_one_quarto_config():
+    "nbdev reads nbs/_quarto.yml; it must be the top-level _quarto.yml itself (a link), not a copy that can drift."
+    nbs_yml = ROOT / "nbs" / "_quarto.yml"
+    assert nbs_yml.is_symlink() and nbs_yml.resolve() == (ROOT / "_quarto.yml").resolve()
+    from nbdev.config import get_config
+    assert (get_config(path=ROOT).nbs_path / "_quarto.yml").resolve() == (ROOT / "_quarto.yml").resolve()
+
+
+def test_settings_are_the_single_source():
+    from configparser import ConfigParser
+    cfg = ConfigParser(delimiters=["="]); cfg.read(ROOT / "settings.ini")
+    d = cfg["DEFAULT"]
+    assert d["update_pyproject"] == "False" and d["tst_flags"].split() == ["notest", "slow", "cuda"]
+    assert "pkg_resources" not in (ROOT / "setup.py").read_text()
+    assert not (ROOT / "pyproject.toml").exists()
+    from importlib.metadata import version
+    import mol_edu
+    assert mol_edu.__version__ == d["version"] == version("mol_edu")
+
+
+def test_console_scripts_installed():
+    from configparser import ConfigParser
+    cfg = ConfigParser(delimiters=["="]); cfg.read(ROOT / "settings.ini")
+    for entry in cfg["DEFAULT"]["console_scripts"].split():
+        name = entry.split("=")[0]
+        assert (checks.BIN / name).exists(), f"console script {name} not installed: run `make install`"
