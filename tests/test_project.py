@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tools"))
+sys.path.insert(0, str(ROOT / "tools")); sys.path.insert(0, str(ROOT / "tests"))
 import checks  # noqa: E402
 import docs  # noqa: E402
 
@@ -86,3 +86,18 @@ def test_console_scripts_installed():
     for entry in cfg["DEFAULT"]["console_scripts"].split():
         name = entry.split("=")[0]
         assert (checks.BIN / name).exists(), f"console script {name} not installed: run `make install`"
+
+
+def test_a_failing_notebook_fails_its_test(tmp_path):
+    "The notebook runner reports a failing cell (so a broken notebook can't pass CI), and skips slow cells."
+    import test_notebooks as tn
+    import nbformat
+    def run(*cells):
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+        path = tmp_path / "probe.ipynb"; nbformat.write(nb, path)
+        skip, force = ["notest", "slow", "cuda"], []
+        return subprocess.run([sys.executable, "-c", tn.RUNNER, str(path), " ".join(skip), " ".join(force)],
+                              cwd=tmp_path, capture_output=True, text=True, timeout=120).returncode
+    assert run("x = 1", "assert x == 1") == 0
+    assert run("x = 1", "assert x == 2") != 0
+    assert run("x = 1", "#| slow\nassert x == 2") == 0
