@@ -5,6 +5,7 @@
 # %% ../nbs/31_attribution.ipynb #c003
 from __future__ import annotations
 
+import re
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -20,10 +21,11 @@ from .viz import as_numpy, interocular_distance, overlay_heatmap
 # %% auto #0
 __all__ = ['JAW', 'RIGHT_BROW', 'LEFT_BROW', 'NOSE', 'RIGHT_EYE', 'LEFT_EYE', 'MOUTH_CORNERS', 'CHIN', 'FACE_REGIONS',
            'REGION_RADIUS', 'AU_REGIONS', 'METHODS', 'BASELINES', 'region_masks', 'regions_of_aus',
-           'moved_regions_from_flow', 'region_mass', 'PointingScore', 'pointing_score', 'logits_of', 'LogitsModel',
-           'MotionModel', 'to_motion', 'Attribution', 'eval_mode', 'attribute', 'record_activations', 'fcc_kernels',
-           'effective_receptive_field', 'ccc_neighbours', 'f5c_inputs', 'plot_neighbour_graph', 'plot_channel_maps',
-           'plot_attribution', 'plot_region_scores', 'ClipExplanation', 'explain_clip']
+           'moved_regions_from_flow', 'moved_regions_of_synthetic', 'region_mass', 'PointingScore', 'pointing_score',
+           'logits_of', 'LogitsModel', 'MotionModel', 'to_motion', 'Attribution', 'eval_mode', 'attribute',
+           'record_activations', 'fcc_kernels', 'effective_receptive_field', 'ccc_neighbours', 'f5c_inputs',
+           'plot_neighbour_graph', 'plot_channel_maps', 'plot_attribution', 'plot_region_scores', 'ClipExplanation',
+           'explain_clip']
 
 # %% ../nbs/31_attribution.ipynb #c006
 JAW = tuple(range(0, 17))
@@ -65,8 +67,9 @@ AU_REGIONS = {   # FACS action unit -> the region it moves most
     1: "brows", 2: "brows", 4: "brows",                     # inner / outer brow raiser, brow lowerer
     5: "eyes", 6: "eyes", 7: "eyes", 43: "eyes",            # upper lid raiser, cheek raiser, lid tightener, eyes closed
     9: "nose", 10: "nose",                                  # nose wrinkler, upper lip raiser
-    12: "mouth_corners", 14: "mouth_corners", 15: "mouth_corners", 20: "mouth_corners",  # lip corners
-    17: "chin", 25: "chin", 26: "chin",                     # chin raiser, lips part, jaw drop
+    12: "mouth_corners", 14: "mouth_corners", 15: "mouth_corners", 18: "mouth_corners", 20: "mouth_corners",
+    23: "mouth_corners",                                    # lip corner puller, dimpler, depressor, pucker, stretcher, tightener
+    17: "chin", 24: "chin", 25: "chin", 26: "chin",         # chin raiser, lip presser, lips part, jaw drop
 }
 
 def regions_of_aus(aus, # action units, as ints (12) or FACS names ("AU12")
@@ -74,7 +77,9 @@ def regions_of_aus(aus, # action units, as ints (12) or FACS names ("AU12")
     "The facial regions a set of action units moves (sorted, no repeats)."
     out = set()
     for au in aus:
-        n = int(str(au).upper().removeprefix("AU").split("_")[0].rstrip("LR"))
+        m = re.fullmatch(r"(?:AU)?[LRB]?(\d+)[LRB]?", str(au).strip().upper())   # 12, "AU12", "L12", "12R"
+        if m is None: raise ValueError(f"aus: cannot read {au!r} (expected 12, 'AU12' or 'L12')")
+        n = int(m.group(1))
         if n not in AU_REGIONS: raise ValueError(f"aus: no region is known for AU{n} (known: {sorted(AU_REGIONS)})")
         out.add(AU_REGIONS[n])
     return sorted(out)
@@ -92,7 +97,18 @@ def moved_regions_from_flow(flow, # (P, 2, H, W) ground-truth flow
     if top <= 0: return []
     return sorted(r for r, v in mean.items() if v >= threshold * top)
 
-# %% ../nbs/31_attribution.ipynb #c016
+def moved_regions_of_synthetic(clip, # a `mol_edu.synthetic.SyntheticClip`
+                               threshold: float = 0.5, # as in `moved_regions_from_flow`
+                              ) -> list[str]:
+    "The regions a synthetic clip's action units moved, from the generator's own AU displacement fields (no head motion, no blink)."
+    from mol_edu.synthetic import au_field
+    lm = as_numpy(clip.landmarks)[0]
+    H, W = clip.frames.shape[-2:]
+    iod = float(interocular_distance(lm))
+    field_ = sum(au_field(au, side, lm, iod, (H, W), amplitude=amp).numpy() for au, side, amp, *_ in clip.plan.aus)
+    return moved_regions_from_flow(np.asarray(field_)[None], region_masks(lm, (H, W)), threshold)
+
+# %% ../nbs/31_attribution.ipynb #c019
 def region_mass(attribution, # (N, H, W) attribution: N frames or frame pairs
                 masks: dict[str, np.ndarray], # region -> (H, W) boolean mask
                ) -> np.ndarray:
@@ -126,7 +142,7 @@ def pointing_score(attribution, # (N, H, W) or (H, W) attribution
     mass = float(A[mask].sum() / total) if total > 0 else 0.0
     return PointingScore(mass=mass, area=float(mask.mean()), hit=bool(mask.flat[A.argmax()]) if total > 0 else False)
 
-# %% ../nbs/31_attribution.ipynb #c020
+# %% ../nbs/31_attribution.ipynb #c023
 METHODS = ("saliency", "integrated_gradients", "occlusion", "pair_occlusion", "grad_cam")  # attribution methods
 BASELINES = ("onset", "zeros")   # "onset": the still clip (first frame repeated); "zeros": a black clip
 
@@ -154,7 +170,7 @@ def to_motion(clip): # (B, 1, T, H, W) -> (onset (B, 1, 1, H, W), D (B, 1, P, H,
     "Split a clip into its first frame and its frame differences D_k = I_{k+1} - I_k."
     return clip[:, :, :1], clip[:, :, 1:] - clip[:, :, :-1]
 
-# %% ../nbs/31_attribution.ipynb #c025
+# %% ../nbs/31_attribution.ipynb #c028
 @dataclass
 class Attribution:
     "An attribution of one clip: `values` (N, H, W) with N = T frames or P pairs, and how it was made."
@@ -257,7 +273,7 @@ def attribute(model: nn.Module, # a MOL-like model: forward((B, 1, T, H, W)) -> 
             vals = expl.attribute(inp, target=target, **kw)[0, 0]           # (N, H, W)
     return Attribution(values=as_numpy(vals), method=method, target=target, over=over, probs=as_numpy(probs))
 
-# %% ../nbs/31_attribution.ipynb #c032
+# %% ../nbs/31_attribution.ipynb #c035
 @contextmanager
 def record_activations(model: nn.Module, # the model to look into
                        names: list[str] | tuple[str, ...], # sub-module names, as in `model.named_modules()`, e.g. "f5c1.fcc"
@@ -276,7 +292,7 @@ def record_activations(model: nn.Module, # the model to look into
     finally:
         for h in handles: h.remove()
 
-# %% ../nbs/31_attribution.ipynb #c038
+# %% ../nbs/31_attribution.ipynb #c041
 def fcc_kernels(fcc: nn.Module, # a FullyConnectedConv
                 size: int | None = None, # crop to this map side (as the forward does); None = the full meta length
                ) -> dict[str, np.ndarray]:
@@ -305,7 +321,7 @@ def effective_receptive_field(module, # any callable (B, C, H, W) -> (B, C', h, 
     erf = as_numpy(g.abs().sum((0, 1)))
     return erf / max(erf.max(), 1e-30)
 
-# %% ../nbs/31_attribution.ipynb #c042
+# %% ../nbs/31_attribution.ipynb #c045
 def ccc_neighbours(ccc: nn.Module, # a ChannelCorrespondenceConv
                    x: torch.Tensor, # (B, C, h, w) the CCC input (the FCC output of a frame)
                   ) -> np.ndarray:
@@ -371,7 +387,7 @@ def plot_channel_maps(maps, # (C, h, w) activations of one frame
     fig.tight_layout()
     return fig
 
-# %% ../nbs/31_attribution.ipynb #c046
+# %% ../nbs/31_attribution.ipynb #c049
 def plot_attribution(attr: Attribution, # from `attribute`
                      frames, # (T, H, W) the clip's frames
                      landmarks=None, # optional (68, 2) points drawn on every slice
@@ -412,7 +428,7 @@ def plot_region_scores(mass: np.ndarray, # (N, R) from `region_mass`
     ax.figure.tight_layout()
     return ax.figure
 
-# %% ../nbs/31_attribution.ipynb #c049
+# %% ../nbs/31_attribution.ipynb #c052
 @dataclass
 class ClipExplanation:
     "Everything `explain_clip` computes for one clip and one method."
@@ -426,7 +442,8 @@ def explain_clip(model: nn.Module, # a MOL-like model
                  frames, # (T, H, W) clip in the model's input scale
                  landmarks, # (T, 68, 2) ground-truth landmarks
                  flow=None, # (P, 2, H, W) ground-truth flow, used to find moved regions when `aus` is None
-                 aus=None, # action units of the clip (e.g. [12, 14]); None = read from the flow
+                 aus=None, # action units of the clip (e.g. [12, 14]), mapped with AU_REGIONS
+                 moved=None, # the moved regions themselves (e.g. from `moved_regions_of_synthetic`); first choice
                  method: str = "integrated_gradients",
                  target: int | None = None, # None = the predicted class
                  over: str = "pairs",
@@ -437,9 +454,13 @@ def explain_clip(model: nn.Module, # a MOL-like model
     T, H, W = check_shape(frames, "T H W", name="frames").values()
     lm = as_numpy(landmarks); check_shape(lm, "T 68 2", name="landmarks", T=T)
     masks = region_masks(lm[0], (H, W))
-    if aus is not None: moved = regions_of_aus(aus)
+    if moved is not None:
+        unknown = set(moved) - set(masks)
+        if unknown: raise ValueError(f"moved: unknown regions {sorted(unknown)} (known: {list(masks)})")
+        moved = sorted(moved)
+    elif aus is not None: moved = regions_of_aus(aus)
     elif flow is not None: moved = moved_regions_from_flow(flow, masks)
-    else: raise ValueError("explain_clip: give `aus` or the ground-truth `flow` to know which regions moved")
+    else: raise ValueError("explain_clip: give `moved`, `aus` or the ground-truth `flow` to know which regions moved")
     attr = attribute(model, torch.from_numpy(frames)[None], target=target, method=method, over=over, **kwargs)
     union = np.zeros((H, W), bool)
     for r in moved: union |= masks[r]
