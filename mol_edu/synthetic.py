@@ -24,12 +24,13 @@ from torch.utils.data import Dataset
 __all__ = ['N_LANDMARKS', 'ALIGN_CANVAS', 'CROP_SIZE', 'CROP_OFFSET', 'BOX_ENLARGE', 'BORDER_GREY', 'BASE_SCALE', 'BASE_EXTENT',
            'FACE_SOURCES', 'JAW', 'RIGHT_BROW', 'LEFT_BROW', 'NOSE_BRIDGE', 'NOSE_BASE', 'RIGHT_EYE', 'LEFT_EYE',
            'OUTER_LIPS', 'INNER_LIPS', 'MIRROR_PERM', 'ASSET_NAME', 'VIEWS', 'AU_KERNELS', 'AU_NAMES', 'CLASS_SCHEMES',
-           'CLASS_OVERLAPS', 'SCHEME_ALIASES', 'asset_path', 'eye_centres', 'alignment_matrix', 'dlib_model_path',
-           'face_photo', 'dlib_landmarks', 'build_base_faces', 'load_base_faces', 'subject_id', 'subject_index',
-           'Identity', 'make_identity', 'view_mapping', 'NeutralFace', 'neutral_face', 'parse_aus', 'au_kernels',
-           'au_field', 'scheme_name', 'scheme_classes', 'class_patterns', 'SynthConfig', 'VideoPlan', 'plan_video',
-           'au_profile', 'sample_field', 'invert_warp', 'SyntheticClip', 'render_frames', 'n_clips', 'clip_frame_ids',
-           'make_clip', 'SyntheticMicroExpressions', 'loso_subjects']
+           'CLASS_OVERLAPS', 'SCHEME_ALIASES', 'FACE_REGIONS', 'CASME2_COLUMNS', 'asset_path', 'eye_centres',
+           'alignment_matrix', 'dlib_model_path', 'face_photo', 'dlib_landmarks', 'build_base_faces', 'load_base_faces',
+           'subject_id', 'subject_index', 'Identity', 'make_identity', 'view_mapping', 'NeutralFace', 'neutral_face',
+           'parse_aus', 'au_kernels', 'au_field', 'scheme_name', 'scheme_classes', 'class_patterns', 'SynthConfig',
+           'VideoPlan', 'plan_video', 'au_profile', 'sample_field', 'invert_warp', 'SyntheticClip', 'render_frames',
+           'n_clips', 'clip_frame_ids', 'make_clip', 'SyntheticMicroExpressions', 'loso_subjects',
+           'region_motion_features', 'write_casme2_corpus', 'synth_cli']
 
 # %% ../nbs/10_synthetic.ipynb #c006
 N_LANDMARKS = 68        # dlib's 68-point scheme
@@ -788,3 +789,122 @@ class SyntheticMicroExpressions(Dataset):
 def loso_subjects(dataset) -> list[str]:
     "The subject ids of a dataset, one LOSO fold each (the order of `dataset.subjects`)."
     return list(dataset.subjects)
+
+# %% ../nbs/10_synthetic.ipynb #c061
+FACE_REGIONS = {"right_brow": [17, 18, 19, 20, 21], "left_brow": [22, 23, 24, 25, 26],
+                "right_eye": [37, 38, 40, 41], "left_eye": [43, 44, 46, 47], "nose": [31, 33, 35],
+                "right_corner": [48], "left_corner": [54], "upper_lip": [50, 51, 52], "lower_lip": [56, 57, 58],
+                "chin": [7, 8, 9], "bridge": [27, 28]}
+
+def region_motion_features(flow: np.ndarray, # (T-1, 2, H, W) flow of one clip, pixels
+                           landmarks: np.ndarray, # (T, 68, 2) landmarks of the clip, pixels
+                           radius: float = 0.12, # region radius in inter-ocular distances
+                          ) -> np.ndarray:
+    "Head-compensated displacement of each face region at the clip's furthest frame: (2 * regions,) float32."
+    P, _, H, W = flow.shape
+    lm0 = landmarks[0]
+    iod = np.linalg.norm(lm0[LEFT_EYE].mean(0) - lm0[RIGHT_EYE].mean(0))
+    ys, xs = np.mgrid[0:H, 0:W]
+    masks = []
+    for pts in FACE_REGIONS.values():
+        d2 = ((xs[None] - lm0[pts, 0, None, None]) ** 2 + (ys[None] - lm0[pts, 1, None, None]) ** 2).min(0)
+        masks.append(d2 <= (radius * iod) ** 2 + 1)
+    M = np.stack(masks).reshape(len(masks), -1).astype(np.float32)
+    M /= M.sum(1, keepdims=True)
+    per_pair = np.einsum("rn,pcn->prc", M, flow.reshape(P, 2, -1))          # (P, R, 2) mean flow per region
+    disp = np.concatenate([np.zeros((1,) + per_pair.shape[1:]), np.cumsum(per_pair, 0)])  # (T, R, 2)
+    disp = disp[:, :-1] - disp[:, -1:]                                        # minus the bridge (head motion)
+    t = int(np.argmax(np.linalg.norm(disp, axis=-1).sum(1)))
+    return (disp[t] / iod * 100).astype(np.float32).ravel()                    # in % of the IOD
+
+# %% ../nbs/10_synthetic.ipynb #c064
+CASME2_COLUMNS = ["Subject", "Filename", None, "OnsetFrame", "ApexFrame", "OffsetFrame", None, "Action Units",
+                  "Estimated Emotion"]   # CASME II's coding sheet: columns 2 and 6 have no header
+
+def _write_jpg(path: Path, img: np.ndarray, quality: int):
+    import cv2
+    ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
+    if not ok: raise ValueError(f"could not encode {path}")
+    _atomic_write_bytes(path, buf.tobytes())
+
+def _write_xlsx(path: Path, rows: list[list]):
+    import io
+    from openpyxl import Workbook
+    wb = Workbook(); ws = wb.active; ws.title = "Sheet1"
+    ws.append(CASME2_COLUMNS)
+    for r in rows: ws.append(r)
+    buf = io.BytesIO(); wb.save(buf)
+    _atomic_write_bytes(path, buf.getvalue())
+
+def write_casme2_corpus(out: str | Path, # output folder
+                        subjects: int = 16, # number of subjects
+                        videos_per_class: int = 1, # videos of each class per subject
+                        seed: int = 0, # corpus seed
+                        cfg: SynthConfig | None = None, # generator settings (default: view='canvas', size=192)
+                        flow: bool = True, # also store the exact flow of every clip (float16)
+                        quality: int = 95, # JPEG quality
+                        progress: bool = True, # show a progress bar
+                       ) -> Path:
+    "Write a synthetic corpus in the original CASME II layout with exact ground truth beside it; returns `out`."
+    import cv2, openpyxl
+    from tqdm.auto import tqdm
+    out = Path(out)
+    cfg = cfg or SynthConfig(view="canvas", size=192)
+    ds = SyntheticMicroExpressions(subjects, videos_per_class, seed, cfg)
+    rows, hashes = [], {}
+    rng = np.random.default_rng(_seed_of("first-frame", seed))
+    for vid, plan in tqdm(ds.videos, desc="mol-synth videos", disable=not progress):
+        sub, name = vid.split("/")
+        first = int(rng.integers(1, 300))            # absolute number of the video's first frame, as in CASME II
+        full = render_frames(plan, np.arange(plan.n_frames), cfg, video=vid, with_flow=False)
+        vdir = out / "CASME2_RAW_selected" / sub / name
+        for i, fr in enumerate(full.frames): _write_jpg(vdir / f"img{first + i}.jpg", fr, quality)
+        s = n_clips(plan.n_frames, cfg.T)
+        clip_ids = np.stack([clip_frame_ids(plan.n_frames, j, cfg.T) for j in range(s)])
+        gt = dict(frame_numbers=np.arange(plan.n_frames) + first, landmarks=full.landmarks,
+                  clip_frames=clip_ids + first, label=np.int64(plan.label), classname=np.array(plan.classname),
+                  subject=np.array(sub), video=np.array(name), action_units=np.array(plan.pattern),
+                  onset=np.int64(first + plan.onset), apex=np.int64(first + plan.apex), offset=np.int64(first + plan.offset))
+        if flow:
+            gt["clip_flow"] = np.stack([render_frames(plan, ids, cfg).flow for ids in clip_ids]).astype(np.float16)
+        gpath = out / "ground_truth" / sub / f"{name}.npz"
+        _save_npz(gpath, **gt)
+        hashes[f"{sub}/{name}.npz"] = hashlib.sha256(gpath.read_bytes()).hexdigest()
+        rows.append([subject_index(sub), name, None, first + plan.onset, first + plan.apex, first + plan.offset, None,
+                     plan.pattern, plan.classname])
+    _write_xlsx(out / "CASME2-coding-synthetic.xlsx", rows)
+    manifest = {"generator": "mol_edu.synthetic", "version": _package_version(), "seed": seed,
+                "subjects": ds.subjects, "videos_per_class": videos_per_class, "classes": ds.classes,
+                "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg.__dict__.items()},
+                "flow_convention": "clip_flow[j, k] maps frame clip_frames[j, k] to clip_frames[j, k+1]: "
+                                   "next(x + flow(x)) ~= prev(x), pixels, x first",
+                "versions": {"numpy": np.__version__, "torch": torch.__version__, "opencv": cv2.__version__,
+                             "openpyxl": openpyxl.__version__}, "sha256": hashes}
+    _atomic_write_bytes(out / "ground_truth" / "manifest.json", json.dumps(manifest, indent=1).encode())
+    return out
+
+def _package_version() -> str:
+    try:
+        import mol_edu; return mol_edu.__version__
+    except Exception: return "unknown"
+
+# %% ../nbs/10_synthetic.ipynb #c068
+from fastcore.script import call_parse
+
+@call_parse
+def synth_cli(out: str, # output folder (CASME2_RAW_selected/, the coding sheet and ground_truth/ go inside)
+              subjects: int = 16, # number of synthetic subjects
+              videos_per_class: int = 1, # videos of each class per subject
+              scheme: str = "casme2", # class scheme: casme2, samm or 3class
+              size: int = 192, # frame size in pixels (square)
+              view: str = "canvas", # canvas (whole 144 canvas, for detectors) or crop (the release's 128 crop)
+              amplitude_low: float = 1.5, # smallest apex AU displacement, px at 128 (difficulty)
+              amplitude_high: float = 3.0, # largest apex AU displacement, px at 128
+              seed: int = 0, # corpus seed (same seed, same files)
+              no_flow: bool = False, # skip the per-clip flow ground truth (much smaller output)
+              quality: int = 95, # JPEG quality
+             ):
+    "Write a synthetic micro-expression corpus in the original CASME II layout, with exact ground truth."
+    cfg = SynthConfig(scheme=scheme, size=size, view=view, amplitude=(amplitude_low, amplitude_high))
+    out = write_casme2_corpus(out, subjects, videos_per_class, seed, cfg, flow=not no_flow, quality=quality)
+    print(f"wrote {subjects * videos_per_class * len(scheme_classes(scheme))} videos to {out}")
