@@ -146,9 +146,9 @@ class ToyMotionClips(Dataset):
 
 # %% ../nbs/21_training.ipynb #c022
 class IterationSampler(torch.utils.data.Sampler):
-    "Batch sampler whose batch i is a pure function of (seed, i): resumable, and sliceable across DDP ranks."
+    "Batches for iterations start..stop-1 from DistributedSampler passes: a pure function of (seed, i); DDP-ready."
     def __init__(self, n: int, # dataset length
-                 batch_size: int, # the global batch size
+                 batch_size: int, # the global batch size (all processes together)
                  seed: int = 0, # seeds the per-pass permutations
                  start: int = 0, # first iteration to yield
                  stop: int = 1000, # one past the last iteration
@@ -158,23 +158,33 @@ class IterationSampler(torch.utils.data.Sampler):
         if n < 1: raise ValueError("dataset: expected at least one sample, got 0")
         if batch_size % world: raise ValueError(f"batch_size: {batch_size} is not divisible by world size {world}")
         self.n, self.bs, self.seed, self.start, self.stop, self.rank, self.world = n, batch_size, seed, start, stop, rank, world
+        self.per = batch_size // world                       # b: indices per process and iteration
+        self._pass, self._indices = None, None
 
-    def global_batch(self, i: int) -> list:
-        "Indices of the whole (all ranks) batch number i."
-        first, out = i * self.bs, []
-        while len(out) < self.bs:
-            p, off = divmod(first + len(out), self.n)
-            perm = torch.randperm(self.n, generator=torch.Generator().manual_seed(self.seed + p))
-            out.extend(perm[off:off + self.bs - len(out)].tolist())
+    def pass_indices(self, p: int) -> list:
+        "This process's share of pass p over the data (DistributedSampler's epoch p)."
+        if self._pass != p:
+            ds = torch.utils.data.DistributedSampler(range(self.n), num_replicas=self.world, rank=self.rank,
+                                                     shuffle=True, seed=self.seed)
+            ds.set_epoch(p)
+            self._pass, self._indices = p, list(ds)
+        return self._indices
+
+    def batch(self, i: int) -> list:
+        "This process's indices for iteration i."
+        out, pos = [], i * self.per
+        while len(out) < self.per:
+            L = len(self.pass_indices(0))                      # every pass has the same length
+            p, off = divmod(pos + len(out), L)
+            out.extend(self.pass_indices(p)[off:off + self.per - len(out)])
         return out
 
     def __iter__(self):
-        per = self.bs // self.world
-        for i in range(self.start, self.stop): yield self.global_batch(i)[self.rank * per:(self.rank + 1) * per]
+        for i in range(self.start, self.stop): yield self.batch(i)
 
     def __len__(self): return max(0, self.stop - self.start)
 
-# %% ../nbs/21_training.ipynb #c026
+# %% ../nbs/21_training.ipynb #c025
 def to_device(batch: dict, # a collated batch: tensors and lists of strings
               device: torch.device, # where the model lives
              ) -> dict:
@@ -192,7 +202,7 @@ def make_loader(dataset, # yields the project's sample dicts
     return DataLoader(dataset, batch_sampler=sampler, num_workers=num_workers, generator=torch.Generator().manual_seed(sampler.seed),
                       pin_memory=torch.device(device).type == "cuda", **extra)
 
-# %% ../nbs/21_training.ipynb #c028
+# %% ../nbs/21_training.ipynb #c027
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 def autocast_for(device: torch.device, precision: str):
@@ -200,7 +210,7 @@ def autocast_for(device: torch.device, precision: str):
     dtype = PRECISIONS[precision]
     return torch.autocast(device_type=torch.device(device).type, dtype=dtype or torch.float32, enabled=dtype is not None)
 
-# %% ../nbs/21_training.ipynb #c030
+# %% ../nbs/21_training.ipynb #c029
 class StopTraining(Exception):
     "Raised by a callback to end `Trainer.fit` cleanly."
 
@@ -241,7 +251,7 @@ class PeriodicCheckpoint(Callback):
         if t.iteration % self.every == 0: t.save_checkpoint(self.path)
     def after_fit(self, t): t.save_checkpoint(self.path)
 
-# %% ../nbs/21_training.ipynb #c032
+# %% ../nbs/21_training.ipynb #c031
 class Trainer:
     "Train a MOL-like model with the joint loss for a fixed number of iterations; callbacks add the rest."
     def __init__(self, model: nn.Module, # anything returning .logits/.flow/.landmarks for a (B,1,T,H,W) clip
@@ -284,10 +294,14 @@ class Trainer:
         self.scaler.step(self.opt); self.scaler.update(); self.sched.step()
         return {k: v.detach() for k, v in terms.items()}
 
+    def make_sampler(self):
+        "The batches from the current iteration to the end (the distributed trainer swaps in its own)."
+        return IterationSampler(len(self.dataset), self.cfg.batch_size, seed=self.cfg.seed, start=self.iteration,
+                                stop=self.cfg.iterations, rank=self.rank, world=self.world)
+
     def fit(self):
         "Train from the current iteration up to `cfg.iterations`; returns self."
-        sampler = IterationSampler(len(self.dataset), self.cfg.batch_size, seed=self.cfg.seed, start=self.iteration,
-                                   stop=self.cfg.iterations, rank=self.rank, world=self.world)
+        sampler = self.make_sampler()
         self._event("before_fit")
         try:
             for batch in make_loader(self.dataset, sampler, self.device, self.cfg.num_workers):
@@ -300,7 +314,7 @@ class Trainer:
         finally: self._event("after_fit")
         return self
 
-# %% ../nbs/21_training.ipynb #c037
+# %% ../nbs/21_training.ipynb #c036
 def plot_loss_terms(history: list, # Trainer.history: dicts of loss terms per iteration
                     ax=None, title: str = "loss terms"):
     "Plot each term of the joint loss (unweighted) and the total against the iteration; return the figure."
@@ -312,7 +326,7 @@ def plot_loss_terms(history: list, # Trainer.history: dicts of loss terms per it
     ax.figure.tight_layout()
     return ax.figure
 
-# %% ../nbs/21_training.ipynb #c040
+# %% ../nbs/21_training.ipynb #c039
 @torch.no_grad()
 def predict(model: nn.Module, dataset, device=None, batch_size: int = 64, precision: str = "fp32") -> dict:
     "Probabilities (N, K), labels, subjects, videos and mean EPE / NME of `model` over `dataset`."
@@ -342,7 +356,7 @@ def _trainer_predict(self, dataset, batch_size=None):
     return predict(self.model, dataset, self.device, batch_size or self.cfg.eval_batch_size, self.cfg.precision)
 Trainer.predict = _trainer_predict
 
-# %% ../nbs/21_training.ipynb #c043
+# %% ../nbs/21_training.ipynb #c042
 def atomic_write(path, write_fn):
     "Call write_fn(tmp_path) on a temporary file beside `path`, then atomically rename it to `path`."
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
@@ -371,7 +385,7 @@ def set_rng_state(st: dict):
     torch.set_rng_state(st["torch"])
     if "cuda" in st and torch.cuda.is_available(): torch.cuda.set_rng_state_all(st["cuda"])
 
-# %% ../nbs/21_training.ipynb #c045
+# %% ../nbs/21_training.ipynb #c044
 CHECKPOINT_FILES = ("model.safetensors", "state.pt", "checkpoint.json")
 
 def _save_checkpoint(self, path):
