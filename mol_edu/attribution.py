@@ -213,6 +213,7 @@ def attribute(model: nn.Module, # a MOL-like model: forward((B, 1, T, H, W)) -> 
               n_steps: int = 16, # integration steps of Integrated Gradients
               patch: int = 8, # occlusion patch side, in pixels
               stride: int | None = None, # occlusion stride; None = patch // 2
+              batch: int = 16, # occluded copies (or IG steps) evaluated per forward pass
              ) -> Attribution:
     "Attribute class `target` of `model` on `clip` with one captum method; values per frame or per frame pair."
     from captum.attr import IntegratedGradients, NoiseTunnel, Occlusion, Saliency
@@ -250,13 +251,15 @@ def attribute(model: nn.Module, # a MOL-like model: forward((B, 1, T, H, W)) -> 
             kw = dict(abs=False)
         elif method == "integrated_gradients":
             expl = IntegratedGradients(fwd)
-            kw = dict(baselines=base, n_steps=n_steps, internal_batch_size=max(1, n_steps))
+            kw = dict(baselines=base, n_steps=n_steps, internal_batch_size=batch)
         elif method == "occlusion":
             s = stride or max(1, patch // 2)
-            expl, kw = Occlusion(fwd), dict(sliding_window_shapes=(1, N, patch, patch), strides=(1, N, s, s), baselines=base)
+            expl, kw = Occlusion(fwd), dict(sliding_window_shapes=(1, N, patch, patch), strides=(1, N, s, s), baselines=base,
+                                            perturbations_per_eval=batch)
         elif method == "pair_occlusion":
             win = 2 if over == "frames" else 1                           # a frame pair is two frames or one difference
-            expl, kw = Occlusion(fwd), dict(sliding_window_shapes=(1, win, H, W), strides=(1, 1, H, W), baselines=base)
+            expl, kw = Occlusion(fwd), dict(sliding_window_shapes=(1, win, H, W), strides=(1, 1, H, W), baselines=base,
+                                            perturbations_per_eval=batch)
         if method == "grad_cam":
             g1, g2 = _gradcam_maps(model, inp, target, None if over == "frames" else onset)   # (P, h, w) each
             up = lambda m: F.interpolate(m[:, None], size=(H, W), mode="bilinear", align_corners=False)[:, 0]
@@ -268,7 +271,7 @@ def attribute(model: nn.Module, # a MOL-like model: forward((B, 1, T, H, W)) -> 
         else:
             if noise_tunnel:
                 kw = dict(nt_type="smoothgrad", nt_samples=nt_samples, stdevs=nt_stdev, **kw)
-                if method == "integrated_gradients": kw["internal_batch_size"] = max(1, n_steps)
+                if method == "integrated_gradients": kw["internal_batch_size"] = batch
                 expl = NoiseTunnel(expl)
             vals = expl.attribute(inp, target=target, **kw)[0, 0]           # (N, H, W)
     return Attribution(values=as_numpy(vals), method=method, target=target, over=over, probs=as_numpy(probs))
@@ -417,7 +420,8 @@ def plot_region_scores(mass: np.ndarray, # (N, R) from `region_mass`
     "Bars of attribution mass per region, stacked by slice (frame or pair); moved regions are starred."
     mass = np.asarray(mass)
     check_shape(mass, "N R", name="mass", R=len(regions))
-    if ax is None: fig = Figure(figsize=(4, 2.4), dpi=dpi); ax = fig.subplots()
+    own = ax is None
+    if own: fig = Figure(figsize=(4, 2.4), dpi=dpi); ax = fig.subplots()
     bottom = np.zeros(len(regions))
     cmap = __import__("matplotlib").colormaps["viridis"]
     for n, row in enumerate(mass):
@@ -425,7 +429,7 @@ def plot_region_scores(mass: np.ndarray, # (N, R) from `region_mass`
         bottom += row
     ax.set_xticks(range(len(regions)), [r + (" *" if r in moved else "") for r in regions], fontsize=8, rotation=20)
     ax.set_ylabel("share of |attribution|", fontsize=8)
-    ax.figure.tight_layout()
+    if own: ax.figure.tight_layout()
     return ax.figure
 
 # %% ../nbs/31_attribution.ipynb #c052
