@@ -638,6 +638,17 @@ def render_frames(plan: VideoPlan, # from `plan_video`
                   with_flow: bool = True, # compute the flow between consecutive listed frames
                  ) -> SyntheticClip:
     "Render the listed frames of a planned video with exact landmarks and flow."
+    with _single_thread(): return _render_frames(plan, frame_ids, cfg, video, with_flow)
+
+class _single_thread:
+    "Run torch on one thread inside the block: the many small ops of rendering slow down badly on a busy pool."
+    def __enter__(self):
+        self.n = torch.get_num_threads()
+        if self.n > 1: torch.set_num_threads(1)
+    def __exit__(self, *exc):
+        if self.n > 1: torch.set_num_threads(self.n)
+
+def _render_frames(plan, frame_ids, cfg, video, with_flow):
     H, W = _size_hw(cfg.size)
     fid = np.asarray(frame_ids, dtype=np.int64)
     if fid.ndim != 1 or len(fid) < 1 or fid.min() < 0 or fid.max() >= plan.n_frames:
@@ -808,9 +819,9 @@ def region_motion_features(flow: np.ndarray, # (T-1, 2, H, W) flow of one clip, 
     masks = []
     for pts in FACE_REGIONS.values():
         d2 = ((xs[None] - lm0[pts, 0, None, None]) ** 2 + (ys[None] - lm0[pts, 1, None, None]) ** 2).min(0)
-        masks.append(d2 <= (radius * iod) ** 2 + 1)
+        masks.append(np.exp(-d2 / (2 * (radius * iod) ** 2)))             # soft window around the region
     M = np.stack(masks).reshape(len(masks), -1).astype(np.float32)
-    M /= M.sum(1, keepdims=True)
+    M /= M.sum(1, keepdims=True) + 1e-12
     per_pair = np.einsum("rn,pcn->prc", M, flow.reshape(P, 2, -1))          # (P, R, 2) mean flow per region
     disp = np.concatenate([np.zeros((1,) + per_pair.shape[1:]), np.cumsum(per_pair, 0)])  # (T, R, 2)
     disp = disp[:, :-1] - disp[:, -1:]                                        # minus the bridge (head motion)

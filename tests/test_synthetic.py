@@ -193,3 +193,32 @@ def test_subjects_are_distinct():
     ims = np.stack([f.image[0, 0, f.margin:-f.margin, f.margin:-f.margin].numpy().ravel() for f in faces])
     d = np.abs(ims[:, None] - ims[None]).mean(-1)
     assert d[~np.eye(16, dtype=bool)].min() > 3.0   # grey levels: every pair of subjects looks different
+
+
+def _loso_accuracy(X, y, g):
+    from sklearn.linear_model import RidgeClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    X = np.asarray(X); pred = np.zeros_like(y)
+    for s in np.unique(g):
+        tr = g != s
+        pred[~tr] = make_pipeline(StandardScaler(), RidgeClassifier(alpha=10.0)).fit(X[tr], y[tr]).predict(X[~tr])
+    return float((pred == y).mean())
+
+
+def test_solvable_by_motion_only():
+    import cv2
+    ds = SyntheticMicroExpressions(subjects=8, videos_per_class=2, size=64)
+    first_clip = {v: i for i, (v, j) in reversed(list(enumerate(ds.items))) if j == 0}
+    app, apex, mot, y, g = [], [], [], [], []
+    for v, i in sorted(first_clip.items()):
+        c = ds.render(i)
+        app.append(cv2.resize(c.frames[0], (16, 16), interpolation=cv2.INTER_AREA).ravel() / 255.0)
+        apex.append(cv2.resize(c.frames[4], (16, 16), interpolation=cv2.INTER_AREA).ravel() / 255.0)
+        mot.append(syn.region_motion_features(c.flow, c.landmarks)); y.append(c.label); g.append(c.subject)
+    y, g = np.array(y), np.array(g)
+    chance = 1 / len(ds.classes)
+    acc_app, acc_apex, acc_mot = (_loso_accuracy(X, y, g) for X in (app, apex, mot))
+    assert acc_app < chance + 0.15, acc_app      # one frame: chance (0.2) under LOSO
+    assert acc_apex < chance + 0.2, acc_apex     # even the apex frame alone says little
+    assert acc_mot > 0.6, acc_mot                # motion: far above chance
