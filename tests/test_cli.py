@@ -1,0 +1,76 @@
+"""Tests of mol_edu.cli: mol-train / mol-eval / mol-predict on tiny settings, plus the installed scripts."""
+import json
+import shutil
+import subprocess
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from mol_edu.cli import build_model, eval_main, model_spec, predict_video, train_main, video_clips, plot_prediction
+from mol_edu.train import read_checkpoint_meta
+
+torch.set_num_threads(2)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    d = tmp_path_factory.mktemp("runs")
+    s = train_main(arch="tiny", subjects=3, videos_per_class=1, folds=2, iterations=4, batch_size=4, runs=str(d),
+                   name="t", progress=False)
+    return d / "t", s
+
+
+def test_train_writes_reports_and_checkpoints(run):
+    out, s = run
+    assert s["n_folds"] == 2 and len(s["folds"]) == 2
+    for f in ("config.json", "summary.json", "folds.csv", "predictions.csv", "confusion_video.png",
+              "confusion_clip.png", "loss_curves.png", "folds.png"):
+        assert (out / f).exists(), f
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["loso"]["folds"] == 2 and cfg["model"]["arch"] == "tiny"
+    for sub in s["folds"]:
+        meta = read_checkpoint_meta(out / "folds" / sub)
+        assert meta["iteration"] == 4 and meta["model"]["classes"] == s["classes"]
+
+
+def test_resume_reuses_finished_folds(run):
+    out, s = run
+    s2 = train_main(arch="tiny", subjects=3, videos_per_class=1, folds=2, iterations=4, batch_size=4,
+                    runs=str(out.parent), name="t", progress=False, resume=True)
+    assert s2["fixed/clip"] == s["fixed/clip"]
+
+
+def test_eval_matches_the_fold_score(run):
+    out, s = run
+    sub = s["folds"][0]
+    r = eval_main(out / "folds" / sub, subjects=[sub], data_subjects=3, videos_per_class=1)
+    preds = [l for l in (out / "predictions.csv").read_text().splitlines()[1:] if l.startswith(sub + ",")]
+    assert r["clips"] == len(preds)
+
+
+def test_predict_on_a_folder_of_face_frames(tmp_path, run):
+    from mol_edu.prepare import face_video
+    frames = face_video(n=16)
+    for i, f in enumerate(frames): cv2.imwrite(str(tmp_path / f"img{i + 1}.jpg"), f)
+    clips, pts, ids = video_clips(frames, 16)
+    assert clips.shape == (2, 1, 8, 16, 16) and float(clips.min()) >= 0 and float(clips.max()) <= 1
+    spec = model_spec("tiny", 5)
+    r = predict_video(build_model(spec), spec, list("abcde"), tmp_path)
+    assert r["clips"] == 2 and abs(sum(r["probabilities"].values()) - 1) < 1e-5
+    plot_prediction(r, tmp_path / "p.png")
+    assert (tmp_path / "p.png").stat().st_size > 1000
+
+
+def test_bad_arch_is_refused():
+    with pytest.raises(ValueError, match="arch"):
+        model_spec("huge", 5)
+
+
+@pytest.mark.parametrize("script", ["mol-train", "mol-eval", "mol-predict"])
+def test_console_scripts_are_installed(script):
+    exe = shutil.which(script)
+    if exe is None: pytest.skip(f"{script} not on PATH (run pip install -e .)")
+    r = subprocess.run([exe, "--help"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and "usage" in r.stdout
