@@ -169,3 +169,24 @@ def test_parity_released_config():
     model = MOL(cfg)
     model.load_state_dict(convert_released_state_dict(sd), strict=True)
     with torch.no_grad(): compare(model.eval()(clip), ref)
+
+
+# ---------------------------------------------------------------- training mode (fidelity ledger M6, M7)
+def test_training_step_pools_batchnorm_and_reaches_every_parameter():
+    "One train-mode forward updates every BatchNorm once (the release: 7 or 14 times); every parameter gets a gradient."
+    torch.manual_seed(0)
+    model = MOL(MOLConfig.preset("small")).train()
+    out = model(torch.rand(2, 1, 8, 64, 64))
+    (out.logits.sum() + out.flow.square().mean() + out.landmarks.abs().mean()).backward()
+    bns = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert bns and {int(m.num_batches_tracked) for m in bns} == {1}
+    assert [n for n, p in model.named_parameters() if p.grad is None] == []
+
+
+def test_stem_runs_once_per_frame_and_blocks_once_per_call():
+    model = MOL(MOLConfig.preset("small")).eval()
+    seen = {}
+    for name in ("stem", "f5c1", "f5c2"):
+        getattr(model, name).register_forward_hook(lambda m, i, o, name=name: seen.setdefault(name, []).append(i[0].shape[0]))
+    with torch.no_grad(): model(torch.rand(3, 1, 8, 64, 64))
+    assert seen == {"stem": [24], "f5c1": [21], "f5c2": [21]}
