@@ -68,7 +68,8 @@ class InMemoryClips(Dataset):
     def __getitem__(self, i): return self.samples[i]
 
 # %% ../nbs/25_cli.ipynb #c012
-DEMO = dict(subjects=8, videos_per_class=2, folds=3, arch="small", preset="cpu")   # mol-train's defaults
+DEMO = dict(subjects=8, videos_per_class=2, folds=3, arch="small", preset="cpu",   # mol-train's defaults
+            model_overrides=dict(channels=16, flow_width=4, landmark_hidden=64, expression_hidden=64))  # narrowed small
 
 def load_dataset(dataset: str, # "synthetic" or the root of a prepared cache (mol-prepare)
                  size: int, # clip side the model expects (synthetic only)
@@ -87,26 +88,38 @@ def load_dataset(dataset: str, # "synthetic" or the root of a prepared cache (mo
 def train_main(dataset="synthetic", name=None, arch=DEMO["arch"], preset=DEMO["preset"], folds=DEMO["folds"],
                subjects=DEMO["subjects"], videos_per_class=DEMO["videos_per_class"], iterations=None,
                batch_size=None, lr=None, seed=None, selection="fixed", eval_every=0, device=None, precision=None,
-               compile=False, workers=0, resume=False, progress=True, runs="runs", data_seed=0) -> dict:
+               compile=False, workers=0, resume=False, progress=True, runs="runs", data_seed=0,
+               full_width=False) -> dict:
     "mol-train's body: LOSO training + evaluation, reports under runs/<name>; returns the summary."
     t0 = time.time()
-    dev = get_device(device)
-    over = {k: v for k, v in dict(iterations=iterations, batch_size=batch_size, lr=lr, seed=seed, precision=precision,
+    from mol_edu.distributed import distributed_env, init_distributed, cleanup_distributed, DistributedTrainer
+    rank, world, trainer_cls = 0, 1, None
+    if distributed_env():                       # launched by torchrun: one process per GPU (or CPU process)
+        rank, world, dev = init_distributed()
+        trainer_cls = DistributedTrainer
+    else: dev = get_device(device)
+    tover = {k: v for k, v in dict(iterations=iterations, batch_size=batch_size, lr=lr, seed=seed, precision=precision,
                                   compile=compile or None, num_workers=workers or None).items() if v is not None}
-    cfg = TrainConfig.preset(preset, **over)
-    probe = model_spec(arch, 5)
+    cfg = TrainConfig.preset(preset, **tover)
+    over = DEMO["model_overrides"] if arch == "small" and not full_width else {}
+    probe = model_spec(arch, 5, **over)
     ds, ds_info = load_dataset(dataset, input_size(probe), subjects, videos_per_class, data_seed, workers, progress)
-    spec = {**model_spec(arch, len(ds.classes)), "classes": list(ds.classes)}   # classes travel with the weights
+    spec = {**model_spec(arch, len(ds.classes), **over), "classes": list(ds.classes)}   # classes travel with the weights
     loso = LOSOConfig(folds=folds or None, selection=selection, eval_every=eval_every)
     name = name or f"{'synthetic' if dataset == 'synthetic' else Path(dataset).name}-{arch}-{preset}"
     out = Path(runs) / name
     config = {"train": cfg.as_dict(), "loso": asdict(loso), "model": spec, "data": ds_info, "device": str(dev),
               "command": " ".join(sys.argv)}
+    kw = dict(trainer_cls=trainer_cls, rank=rank, world=world) if trainer_cls else {}
     res = run_loso(ds, lambda: build_model(spec), cfg, loso, device=dev, progress=progress, model_config=spec,
-                   checkpoint_dir=out / "folds", resume=resume)
-    summary = write_report(res, out, config, seconds=time.time() - t0)
-    print(format_summary(summary, total_subjects=len(ds.subjects)))
-    print(f"reports: {out}/")
+                   checkpoint_dir=out / "folds", resume=resume, **kw)
+    summary = None
+    if rank == 0:
+        summary = write_report(res, out, config, seconds=time.time() - t0)
+        print(format_summary(summary, total_subjects=len(ds.subjects)))
+        print(f"model: {arch} preset{' narrowed ' + str(over) if over else ''}; scores per video pool the clip probabilities")
+        print(f"reports: {out}/")
+    if trainer_cls: cleanup_distributed()
     return summary
 
 @call_parse
@@ -130,10 +143,11 @@ def train_cli(dataset: str = "synthetic", # "synthetic" (built-in) or the root o
               resume: store_true = False, # continue an interrupted run of the same name (finished folds are kept)
               quiet: store_true = False, # no progress bars
               runs: str = "runs", # where run folders go
+              full_width: store_true = False, # arch small: the preset's own widths instead of the demo's narrowed ones (slower)
              ):
     "Leave-one-subject-out training and evaluation of MOL; prints a one-screen summary and writes runs/<name>/."
     train_main(dataset, name, arch, preset, folds, subjects, videos_per_class, iterations, batch_size, lr, seed,
-               selection, eval_every, device, precision, compile, workers, resume, not quiet, runs)
+               selection, eval_every, device, precision, compile, workers, resume, not quiet, runs, full_width=full_width)
 
 # %% ../nbs/25_cli.ipynb #c018
 def load_checkpoint_model(path, device=None) -> tuple:

@@ -142,6 +142,8 @@ def run_loso(dataset, # the whole corpus: sample dicts, `.classes`, `.subjects`
              model_config: dict | None = None, # saved with each fold's checkpoint
              checkpoint_dir=None, # if given, each fold's final model is saved to <dir>/<subject>
              resume: bool = False, # skip folds whose results exist in checkpoint_dir; continue a half-done fold
+             trainer_cls=Trainer, # Trainer, or DistributedTrainer under torchrun
+             rank: int = 0, world: int = 1, # DDP: this process and the process count (rank 0 writes files)
             ) -> LOSOResult:
     "Train one model per test subject for a fixed budget, predict that subject, pool; see LOSOConfig for options."
     loso = loso or LOSOConfig()
@@ -151,6 +153,7 @@ def run_loso(dataset, # the whole corpus: sample dicts, `.classes`, `.subjects`
     pooled = {k: {"probs": [], "labels": [], "subjects": [], "videos": []} for k in
               (("fixed", "best_on_test") if loso.selection == "best_on_test" else ("fixed",))}
     bar = None
+    progress = progress and rank == 0
     if progress:
         from tqdm.auto import tqdm
         bar = tqdm(subjects, desc="LOSO folds", position=0, dynamic_ncols=True)
@@ -169,7 +172,8 @@ def run_loso(dataset, # the whole corpus: sample dicts, `.classes`, `.subjects`
             if fold_dir is not None:
                 from mol_edu.train import PeriodicCheckpoint
                 cbs.append(PeriodicCheckpoint(fold_dir, every=max(1, cfg.iterations // 4)))
-            trainer = Trainer(make_model(), train_ds, cfg, device=device, callbacks=cbs, model_config=model_config)
+            trainer = trainer_cls(make_model(), train_ds, cfg, device=device, callbacks=cbs, model_config=model_config,
+                                  rank=rank, world=world)
             if resume and fold_dir is not None and (fold_dir / "checkpoint.json").exists():
                 trainer.load_checkpoint(fold_dir)
             trainer.fit()
@@ -184,7 +188,7 @@ def run_loso(dataset, # the whole corpus: sample dicts, `.classes`, `.subjects`
                     "nme_eye_centre": final["nme_eye_centre"],
                     "predictions": {k: {"probs": v["probs"].tolist(), "labels": v["labels"].tolist(),
                                         "subjects": v["subjects"], "videos": v["videos"]} for k, v in preds.items()}}
-            if done is not None: atomic_write(done, lambda p: Path(p).write_text(json.dumps(fold)))
+            if done is not None and rank == 0: atomic_write(done, lambda p: Path(p).write_text(json.dumps(fold)))
         for k in pooled:
             for f in ("probs", "labels", "subjects", "videos"): pooled[k][f] += list(fold["predictions"][k][f])
         fp = fold["predictions"]["fixed"]
