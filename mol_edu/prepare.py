@@ -29,7 +29,7 @@ __all__ = ['LANDMARK_MODEL', 'LEFT_EYE', 'RIGHT_EYE', 'NOSE_TIP', 'MOUTH_LEFT', 
            'predict_landmarks', 'face_video', 'write_face_tree', 'alignment_matrix', 'transform_points', 'align_face',
            'crop_clip', 'clip_indices', 'tvl1_flow', 'read_frames', 'detect_video_landmarks', 'tool_versions',
            'video_dir_name', 'check_cached_video', 'prepare_video', 'prepare_index', 'format_summary', 'prepare_cli',
-           'PreparedDataset', 'loso_folds']
+           'PreparedDataset', 'loso_folds', 'ground_truth_agreement']
 
 # %% ../nbs/13_prepare.ipynb #c006
 @dataclass(frozen=True)
@@ -253,7 +253,7 @@ def detect_video_landmarks(frames, # (N, H, W, 3) uint8 BGR
 
 # %% ../nbs/13_prepare.ipynb #c041
 CACHE_FORMAT = 1
-ARRAY_FILES = ("frames.npy", "landmarks.npy", "flow.npy", "face_found.npy")
+ARRAY_FILES = ("frames.npy", "landmarks.npy", "flow.npy", "face_found.npy", "align.npy")
 
 def tool_versions() -> dict:
     "Versions of the tools whose output is cached (a change means a rebuild)."
@@ -333,15 +333,16 @@ def prepare_video(record: VideoRecord, # the video to prepare
     import cv2
     gray = [cv2.cvtColor(f, cv2.COLOR_BGR2GRAY) for f in bgr]
     aligned = np.zeros((len(used), settings.align_size, settings.align_size), np.uint8)
-    lm_al = np.zeros_like(lms)
-    for i in range(len(used)): aligned[i], lm_al[i], _ = align_face(gray[i], lms[i], settings)
+    lm_al, maps = np.zeros_like(lms), np.zeros((len(used), 2, 3))
+    for i in range(len(used)): aligned[i], lm_al[i], maps[i] = align_face(gray[i], lms[i], settings)
     timings["align"] = time.perf_counter() - t
     t = time.perf_counter()
     flow = np.zeros((s, T - 1, 2, settings.align_size, settings.align_size), settings.flow_dtype)
     for j in range(s):
         for k in range(T - 1): flow[j, k] = tvl1_flow(aligned[idx[j, k]], aligned[idx[j, k + 1]])
     timings["flow"] = time.perf_counter() - t
-    _write_video(folder, {"frames.npy": aligned, "landmarks.npy": lm_al, "flow.npy": flow, "face_found.npy": found},
+    _write_video(folder, {"frames.npy": aligned, "landmarks.npy": lm_al, "flow.npy": flow, "face_found.npy": found,
+                          "align.npy": maps},
                  {"format": CACHE_FORMAT, "settings": asdict(settings), "versions": tool_versions(),
                   "record": _record_dict(record, classes, used), "clips": s,
                   "fallback_frames": [str(used[i]) for i in np.flatnonzero(~found)]})
@@ -534,3 +535,56 @@ def loso_folds(subjects) -> list:
     subjects = sorted(set(subjects))
     if len(subjects) < 2: raise ValueError(f"LOSO needs at least 2 subjects, got {subjects}")
     return [(s, [t for t in subjects if t != s]) for s in subjects]
+
+# %% ../nbs/13_prepare.ipynb #c060
+def _iod(lm):
+    return np.linalg.norm(lm[..., LEFT_EYE, :].mean(-2) - lm[..., RIGHT_EYE, :].mean(-2), axis=-1)
+
+def ground_truth_agreement(cache, # a cache written by `mol-prepare` from a `mol-synth` corpus
+                           corpus, # the `mol-synth` output folder (holds ground_truth/<subject>/<video>.npz)
+                          ) -> dict:
+    "Landmark NME, flow EPE and label/subject agreement of a prepared synthetic corpus against its exact ground truth."
+    import cv2
+    ds = PreparedDataset(cache, verify=False)
+    nmes, epes, zeros, labels_ok, subjects_ok, per_video = [], [], [], 0, 0, {}
+    for d, man in ds.videos:
+        rec = man["record"]
+        g = np.load(Path(corpus) / "ground_truth" / rec["subject"] / f"{rec['video']}.npz", allow_pickle=False)
+        labels_ok += str(g["classname"]) == rec["classes"][rec["label"]]
+        subjects_ok += str(g["subject"]) == rec["subject"]
+        pos = np.searchsorted(g["frame_numbers"], [frame_number(p) for p in rec["frames"]])
+        maps, lm = np.load(d / "align.npy"), np.load(d / "landmarks.npy")
+        gt_lm = np.stack([transform_points(g["landmarks"][p], M) for p, M in zip(pos, maps)])
+        nme = np.linalg.norm(lm - gt_lm, axis=-1).mean(-1) / _iod(gt_lm)
+        flow = np.load(d / "flow.npy").astype(np.float32)
+        S, C, o = ds.settings.align_size, ds.settings.crop_size, ds.settings.eval_offset
+        ys, xs = np.mgrid[0:S, 0:S].astype(np.float32)
+        idx = clip_indices(len(rec["frames"]), ds.settings.clip_length)
+        ep, zr = [], []
+        for j in range(idx.shape[0]):
+            if not np.array_equal(g["clip_frames"][j], g["frame_numbers"][pos[idx[j]]]):
+                raise PrepareError(f"{d}: clip {j} frames differ from the ground truth's clip_frames")
+            for k in range(idx.shape[1] - 1):
+                a, b = idx[j, k], idx[j, k + 1]
+                Minv = cv2.invertAffineTransform(maps[a])
+                px = Minv[0, 0] * xs + Minv[0, 1] * ys + Minv[0, 2]
+                py = Minv[1, 0] * xs + Minv[1, 1] * ys + Minv[1, 2]
+                px, py = px.astype(np.float32), py.astype(np.float32)
+                u = g["clip_flow"][j, k].astype(np.float32)
+                ux = cv2.remap(u[0], px, py, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+                uy = cv2.remap(u[1], px, py, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+                qx, qy = px + ux, py + uy
+                Mb = maps[b]
+                tx = Mb[0, 0] * qx + Mb[0, 1] * qy + Mb[0, 2] - xs
+                ty = Mb[1, 0] * qx + Mb[1, 1] * qy + Mb[1, 2] - ys
+                w = (slice(o, o + C), slice(o, o + C))
+                ep.append(np.hypot(flow[j, k, 0][w] - tx[w], flow[j, k, 1][w] - ty[w]).mean())
+                zr.append(np.hypot(tx[w], ty[w]).mean())
+        nmes.append(nme.mean()); epes.append(np.mean(ep)); zeros.append(np.mean(zr))
+        per_video[f"{rec['subject']}/{rec['video']}"] = {"nme": float(nme.mean()), "epe": float(np.mean(ep)),
+                                                         "zero_flow_epe": float(np.mean(zr))}
+    n = len(ds.videos)
+    return {"videos": n, "labels_match": labels_ok, "subjects_match": subjects_ok,
+            "nme_mean": float(np.mean(nmes)), "nme_max": float(np.max(nmes)),
+            "epe_mean": float(np.mean(epes)), "epe_max": float(np.max(epes)),
+            "zero_flow_epe_mean": float(np.mean(zeros)), "per_video": per_video}

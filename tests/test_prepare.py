@@ -343,3 +343,48 @@ def test_cli_end_to_end_parallel_and_resumable_after_a_real_kill(tmp_path):
     assert sorted(d.name for d in (out / "videos").iterdir()) == [f"casme2__sub0{i}__EP01_0{i}f" for i in range(1, 5)]
     ds = PreparedDataset(out)
     assert len(ds) == 8 and ds[7]["clip"].shape == (1, 8, 128, 128)
+
+
+# --- evidence on a synthetic corpus with exact ground truth (mol_edu.synthetic) ---------------------------------
+
+NME_MAX = 0.05  # landmark error / inter-ocular distance (measured about 0.024)
+EPE_FRACTION_MAX = 0.5  # flow EPE must be under half the EPE of predicting zero flow (measured about 0.2)
+
+
+def _check_agreement(agree, n_videos, epe_max):
+    assert agree["videos"] == n_videos
+    assert (agree["labels_match"], agree["subjects_match"]) == (n_videos, n_videos)
+    assert agree["nme_mean"] < NME_MAX, agree
+    assert agree["epe_mean"] < epe_max, agree
+    assert agree["epe_mean"] < EPE_FRACTION_MAX * agree["zero_flow_epe_mean"], agree
+
+
+def test_prepared_synthetic_corpus_agrees_with_its_ground_truth(tmp_path):
+    from mol_edu.prepare import ground_truth_agreement
+    from mol_edu.synthetic import SynthConfig, write_casme2_corpus
+    corpus = write_casme2_corpus(tmp_path / "synth", subjects=1, videos_per_class=1, seed=3,
+                                 cfg=SynthConfig(view="canvas", size=192, n_frames=(8, 8)), progress=False)
+    idx = _index(corpus)
+    assert len(idx) == 5 and idx.subjects == ["sub01"]
+    sheet_labels = {r.video: idx.classes[r.label] for r in idx}
+    for r in idx:  # the reader's labels, subjects and onsets agree with the generator's record
+        g = np.load(corpus / "ground_truth" / r.subject / f"{r.video}.npz", allow_pickle=False)
+        assert (str(g["classname"]), str(g["subject"]), int(g["onset"]), int(g["apex"])) == \
+            (sheet_labels[r.video], r.subject, r.onset, r.apex)
+    s = prepare_index(idx, tmp_path / "prep", SMALL, workers=1, progress=False)
+    assert len(s["done"]) == 5
+    _check_agreement(ground_truth_agreement(tmp_path / "prep", corpus), 5, epe_max=0.15)  # px at 72x72
+
+
+@pytest.mark.slow
+def test_mol_synth_then_mol_prepare_end_to_end(tmp_path):
+    from mol_edu.prepare import ground_truth_agreement
+    r = subprocess.run([str(BIN / "mol-synth"), str(tmp_path / "synth"), "--subjects", "2", "--seed", "1"],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    r = _cli("casme2", tmp_path / "synth", "--out", tmp_path / "prep", "--workers", "2", cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "10 videos: 10 prepared, 0 already up to date, 0 skipped" in r.stdout
+    agree = ground_truth_agreement(tmp_path / "prep", tmp_path / "synth")
+    print({k: v for k, v in agree.items() if k != "per_video"})
+    _check_agreement(agree, 10, epe_max=0.3)  # px at 144x144
