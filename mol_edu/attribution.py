@@ -25,7 +25,7 @@ __all__ = ['JAW', 'RIGHT_BROW', 'LEFT_BROW', 'NOSE', 'RIGHT_EYE', 'LEFT_EYE', 'M
            'logits_of', 'LogitsModel', 'MotionModel', 'to_motion', 'Attribution', 'eval_mode', 'attribute',
            'record_activations', 'fcc_kernels', 'effective_receptive_field', 'ccc_neighbours', 'f5c_inputs',
            'plot_neighbour_graph', 'plot_channel_maps', 'plot_attribution', 'plot_region_scores', 'ClipExplanation',
-           'explain_clip']
+           'explain_clip', 'pointing_benchmark']
 
 # %% ../nbs/31_attribution.ipynb #c006
 JAW = tuple(range(0, 17))
@@ -470,3 +470,26 @@ def explain_clip(model: nn.Module, # a MOL-like model
     for r in moved: union |= masks[r]
     return ClipExplanation(attribution=attr, masks=masks, moved=moved, mass=region_mass(attr.values, masks),
                            pointing=pointing_score(attr.values, union))
+
+# %% ../nbs/31_attribution.ipynb #c056
+def pointing_benchmark(model: nn.Module, # a MOL-like model
+                       clips: list, # `mol_edu.synthetic.SyntheticClip`s (they know which AUs moved)
+                       methods=METHODS, # the methods to score
+                       **kwargs, # passed to `attribute` (n_steps, patch, stride, ...)
+                      ) -> dict[str, dict]:
+    "Mean pointing score, mass, area and hit rate per method over `clips`, each explained for its true class over frame pairs."
+    from mol_edu.train import normalise_clip
+    rows = {m: [] for m in methods}
+    for clip in clips:
+        frames = np.asarray(clip.frames, np.float32) / 255
+        H, W = frames.shape[-2:]
+        masks = region_masks(clip.landmarks[0], (H, W))
+        union = np.zeros((H, W), bool)
+        for r in moved_regions_of_synthetic(clip): union |= masks[r]
+        x = normalise_clip(torch.from_numpy(frames)[None, None])
+        for m in methods:
+            a = attribute(model, x, target=int(clip.label), method=m, over="pairs", **kwargs)
+            rows[m].append(pointing_score(a.values, union))
+    return {m: dict(score=float(np.mean([p.score for p in ps])), mass=float(np.mean([p.mass for p in ps])),
+                    area=float(np.mean([p.area for p in ps])), hit=float(np.mean([p.hit for p in ps])), clips=len(ps))
+            for m, ps in rows.items()}

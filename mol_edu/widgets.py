@@ -79,9 +79,9 @@ class Demo:
 
     def refresh(self):
         "Recompute the figure and the numbers for the current control values; the figure is kept in `fig`."
-        self.info.value = self.numbers()
         self.fig = self.figure()
-        self.view.value = figure_to_png(self.fig)
+        self.view.value = figure_to_png(self.fig)   # picture first, then the numbers that describe it
+        self.info.value = self.numbers()
 
     def set(self, **values):
         "Set several controls at once (one refresh per control, as in the browser)."
