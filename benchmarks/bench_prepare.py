@@ -1,0 +1,75 @@
+"""Throughput of `mol-prepare`'s pipeline: videos per minute, and where the time goes.
+
+Writes a CASME II-shaped tree of real-face videos (640x480 frames, a ~300 px face, like CASME II's raw frames),
+prepares it with `prepare_index` (the code behind `mol-prepare`) and prints a markdown table.
+
+    .venv/bin/python benchmarks/bench_prepare.py --videos 4 --frames 40 --workers 0 1
+"""
+import argparse
+import os
+import platform
+import shutil
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from mol_edu.datasets import frame_number, read_casme2, write_demo_tree
+from mol_edu.prepare import PrepareSettings, face_video, prepare_index
+
+
+def write_tree(root, videos, frames, H=480, W=640, face=300):
+    root = write_demo_tree(root, "casme2", subjects=videos, videos=1, frames=frames, size=(8, 8))
+    rng = np.random.default_rng(0)
+    dirs = sorted((root / "CASME2_RAW_selected").glob("sub*/EP*"))
+    for i, d in enumerate(dirs):
+        vid = face_video(frames, ("astronaut", "grace_hopper")[i % 2], size=face, step=(0.3, -0.15))
+        canvas = np.full((H, W, 3), 110, np.uint8) + rng.integers(0, 20, (H, W, 3), dtype=np.uint8)
+        top, left = (H - face) // 2, (W - face) // 2
+        for f, img in zip(sorted(d.iterdir(), key=frame_number), vid):
+            c = canvas.copy()
+            c[top:top + face, left:left + face] = img
+            cv2.imwrite(str(f), c, [cv2.IMWRITE_JPEG_QUALITY, 90])
+    return root
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--videos", type=int, default=4)
+    ap.add_argument("--frames", type=int, default=40, help="frames per video")
+    ap.add_argument("--workers", type=int, nargs="+", default=[0, 1], help="0 = every core")
+    ap.add_argument("--detect-once", action="store_true", help="also time PrepareSettings(redetect=False)")
+    a = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp())
+    try:
+        root = write_tree(tmp / "casme2", a.videos, a.frames)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            index = read_casme2(root)
+        runs = [(w, PrepareSettings()) for w in a.workers]
+        if a.detect_once: runs.append((a.workers[0], PrepareSettings(redetect=False)))
+        print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
+              f"{a.videos} videos x {a.frames} frames of 640x480, 144x144 aligned")
+        print("| workers | detect | videos/min | s/video (wall) | detection | landmarks | alignment | TV-L1 | read |")
+        print("|---|---|---|---|---|---|---|---|---|")
+        for w, s in runs:
+            out = tmp / f"out{w}{s.redetect}"
+            t = time.perf_counter()
+            summ = prepare_index(index, out, s, workers=w, progress=False)
+            wall = time.perf_counter() - t
+            assert len(summ["done"]) == a.videos, summ["skipped"]
+            tm = summ["timings"]
+            tot = sum(tm.values())
+            share = {k: 100 * v / tot for k, v in tm.items()}
+            print(f"| {summ['workers']} | {'every frame' if s.redetect else 'once'} | {60 * a.videos / wall:.2f} | "
+                  f"{wall / a.videos:.1f} | {share['detect']:.0f}% | {share['landmarks']:.1f}% | "
+                  f"{share['align']:.1f}% | {share['flow']:.0f}% | {share['read']:.1f}% |")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
