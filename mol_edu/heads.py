@@ -46,10 +46,10 @@ def deconv_as_conv_weight(weight: torch.Tensor) -> torch.Tensor:
 
 def deconv2x(x: torch.Tensor, # (N, C_in, h, w)
              weight: torch.Tensor, # (C_in, C_out, 4, 4), a transposed-conv weight
-             fast: bool = True, # conv 3x3 + pixel_shuffle (True) or `conv_transpose2d` (False); equal results
+             as_conv: bool = False, # one 3x3 conv + pixel_shuffle (True) or `conv_transpose2d` (False); equal results
             ) -> torch.Tensor: # (N, C_out, 2h, 2w)
-    "4x4 stride-2 pad-1 transposed convolution, by default computed as one 3x3 conv + pixel_shuffle(2)."
-    if not fast: return F.conv_transpose2d(x, weight, None, stride=2, padding=1)
+    "4x4 stride-2 pad-1 transposed convolution, computed by `conv_transpose2d` or as one 3x3 conv + pixel_shuffle(2)."
+    if not as_conv: return F.conv_transpose2d(x, weight, None, stride=2, padding=1)
     return F.pixel_shuffle(F.conv2d(x, deconv_as_conv_weight(weight), None, padding=1), 2)
 
 # %% ../nbs/05_heads.ipynb #c012
@@ -71,12 +71,12 @@ class FlowHead(nn.Module):
                  conv5: int = 512,
                  conv6: int = 1024,
                  deconv: tuple = (512, 256, 128, 128, 64, 32), # widths of deconv5 ... deconv0
-                 fast_deconv: bool = True, # transposed convs as conv + pixel_shuffle (same numbers, faster)
+                 deconv_as_conv: bool = False, # transposed convs as 3x3 conv + pixel_shuffle (same numbers; slower on CPU)
                  corr_method: str = "auto", # LocalCorrelation's method
                 ):
         super().__init__()
         if len(deconv) != 6: raise ValueError(f"deconv: expected 6 widths (deconv5 ... deconv0), got {len(deconv)}")
-        self.in_channels, self.f5c_channels, self.fast_deconv = in_channels, f5c_channels, fast_deconv
+        self.in_channels, self.f5c_channels, self.deconv_as_conv = in_channels, f5c_channels, deconv_as_conv
         self.conv1 = conv_bn_lrelu(in_channels, conv1, 6, 2, 2)  # H/2
         self.conv2 = conv_bn_lrelu(conv1, conv2, 4, 2, 1)  # H/4
         self.conv3 = conv_bn_lrelu(conv2, conv3, 2, 2, 0)  # H/8
@@ -133,7 +133,7 @@ def _flow_forward(self: FlowHead, frames, g_first, g_second):
     "frames (B,T,C,H,W), g_first/g_second (B,P,C_f,h,w) -> flow (B,P,2,H,W)."
     s = _check_head_inputs(self, frames, g_first, g_second)
     B, P = s["B"], s["T"] - 1
-    up = lambda mod, x: deconv2x(x, mod.weight, self.fast_deconv)
+    up = lambda mod, x: deconv2x(x, mod.weight, self.deconv_as_conv)
     # 1. encoder, once per frame: (B*T, C, H, W) -> H/2, H/4, H/8
     x = frames.flatten(0, 1)
     c1 = self.conv1(x); c2 = self.conv2(c1); c3 = self.conv3(c2)

@@ -119,7 +119,7 @@ def test_deconv_as_conv_equals_conv_transpose(c_in, c_out, h, w):
     g = torch.Generator().manual_seed(c_in)
     x = torch.randn(2, c_in, h, w, generator=g, requires_grad=True)
     wt = torch.randn(c_in, c_out, 4, 4, generator=g, requires_grad=True)
-    fast, plain = deconv2x(x, wt), F.conv_transpose2d(x, wt, None, 2, 1)
+    fast, plain = deconv2x(x, wt, as_conv=True), F.conv_transpose2d(x, wt, None, 2, 1)
     torch.testing.assert_close(fast, plain, rtol=1e-5, atol=1e-5)
     up = torch.randn(plain.shape, generator=g)
     gf = torch.autograd.grad((fast * up).sum(), (x, wt))
@@ -240,8 +240,8 @@ def test_released_heads_parity_full_size():
     assert rel_err(ldm, ref_ldm.permute(0, 2, 1).unflatten(2, (68, 2))) < 1e-4
     assert rel_err(logits, ref_logits) < 1e-4
     assert ref_flow.abs().max() > 1e-2  # the comparison is not between two near-zero tensors
-    # plain transposed convolutions give the same flow
-    heads["flow_head"].fast_deconv = False
+    # transposed convolutions as 3x3 convs + pixel_shuffle give the same flow
+    heads["flow_head"].deconv_as_conv = True
     with torch.no_grad(): flow_plain = heads["flow_head"](clip.transpose(1, 2), gf, gs)
     assert rel_err(flow_plain, flow) < 1e-5
 
