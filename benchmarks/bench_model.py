@@ -119,7 +119,7 @@ def bench_model(args, device):
     cfg = MOLConfig.preset(args.preset)
     torch.manual_seed(0)
     model = MOL(cfg).to(device)
-    if args.channels_last: model = model.to(memory_format=torch.channels_last)
+    if args.channels_last: model.flow_head.to(memory_format=torch.channels_last)  # 4-D weights only (the MER head is 3-D)
     T, S, B = cfg.frames, cfg.image_size, args.batch
     amp = torch.autocast(device.type, dtype=torch.bfloat16) if args.bf16 else torch.autocast(device.type, enabled=False)
     gemm = gemm_rate(device, args.repeats)
