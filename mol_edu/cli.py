@@ -144,8 +144,10 @@ def train_cli(dataset: str = "synthetic", # "synthetic" (built-in) or the root o
               quiet: store_true = False, # no progress bars
               runs: str = "runs", # where run folders go
               full_width: store_true = False, # arch small: the preset's own widths instead of the demo's narrowed ones (slower)
+              threads: int = 0, # torch CPU threads (0 = torch's default); 1 is faster on a CPU shared with other jobs
              ):
     "Leave-one-subject-out training and evaluation of MOL; prints a one-screen summary and writes runs/<name>/."
+    if threads > 0: torch.set_num_threads(threads)
     train_main(dataset, name, arch, preset, folds, subjects, videos_per_class, iterations, batch_size, lr, seed,
                selection, eval_every, device, precision, compile, workers, resume, not quiet, runs, full_width=full_width)
 
