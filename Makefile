@@ -3,6 +3,7 @@ BIN := .venv/bin
 PYTHON ?= python3
 export PYTHONHASHSEED := 0
 export MPLBACKEND := Agg
+export PATH := $(CURDIR)/.venv/bin:$(PATH)
 
 .PHONY: install demo test test-slow docs readme sync check
 
