@@ -83,6 +83,7 @@ def test_site_in_chromium(server, site):
         page.wait_for_url(f"**/{target}")
         assert page.locator("nav#sidebar a.active").get_attribute("href") == target
         assert page.locator("h3").count() > 0  # show_doc headings
+        page.wait_for_selector(".MathJax_CHTML, .MathJax, .MathJax_Display", timeout=30000)  # equations typeset by the local MathJax
         imgs = page.locator("img")
         assert imgs.count() > 0
         widths = page.eval_on_selector_all("img", "els => els.map(e => e.complete ? e.naturalWidth : 0)")

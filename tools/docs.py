@@ -135,6 +135,16 @@ def _nav(pages: list[tuple[str, str]], active: str, cfg: dict) -> str:
             f'<div class="site-desc">{html.escape(cfg["description"])}</div><ul>{items}</ul></nav>')
 
 
+MATHJAX_URL = "mathjax/MathJax.js?config=TeX-AMS-MML_HTMLorMML-full,Safe"  # a local copy: the site works offline
+
+
+def _copy_mathjax(site: Path):
+    "Copy MathJax (shipped by the jupyter-server-mathjax package) into the site, so equations render offline."
+    import jupyter_server_mathjax
+    src = Path(jupyter_server_mathjax.__file__).parent / "static"
+    shutil.copytree(src, site / "mathjax")
+
+
 def build_site(out: Path = ROOT / "_docs", n_workers: int = 1) -> list[Path]:
     "Build the offline HTML site into `out`; return the pages written."
     _chdir_root()
@@ -157,7 +167,8 @@ def build_site(out: Path = ROOT / "_docs", n_workers: int = 1) -> list[Path]:
         titles.append((links[name], meta.get("title", Path(name).stem)))
         nbs[name] = nb
 
-    exporter = HTMLExporter(template_name="lab", embed_images=True, exclude_input_prompt=True, exclude_output_prompt=True)
+    exporter = HTMLExporter(template_name="lab", embed_images=True, exclude_input_prompt=True,
+                            exclude_output_prompt=True, mathjax_url=MATHJAX_URL)
     trp = TagRemovePreprocessor(remove_input_tags={"remove_input"}, enabled=True)
     exporter.register_preprocessor(trp, enabled=True)
     tmp = Path(tempfile.mkdtemp(dir=ROOT, prefix=".docs-"))
@@ -173,6 +184,7 @@ def build_site(out: Path = ROOT / "_docs", n_workers: int = 1) -> list[Path]:
             page = tmp / links[name]
             page.write_text(body, encoding="utf-8")
             written.append(out / links[name])
+        _copy_mathjax(tmp)
         tmp.chmod(0o755)
         if out.exists(): shutil.rmtree(out)
         os.replace(tmp, out)  # the whole site appears at once
