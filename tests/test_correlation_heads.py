@@ -248,7 +248,7 @@ def test_released_heads_parity_full_size():
 
 def test_flow_head_matches_project_released_oracle():
     "Cross-check against the project's independent released-forward oracle (tests/released_oracle.py), 1 pair."
-    released_oracle = pytest.importorskip("released_oracle")
+    import released_oracle  # tests/released_oracle.py
     sd = random_released(released_head_shapes(), seed=3)
     head = FlowHead()
     head.load_state_dict({k[len("flow_head."):]: v for k, v in convert_released_heads(sd).items()
