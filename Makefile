@@ -11,7 +11,7 @@ install:  ## create .venv and install the project (idempotent)
 	@PYTHON=$(PYTHON) bash tools/install.sh
 
 demo: install  ## the main job on the built-in synthetic dataset
-	$(BIN)/mol-train --name demo --threads 1
+	$(BIN)/mol-train --name demo
 
 test: install  ## clean + export-sync checks, every notebook, tests/, docs build and browser check
 	$(BIN)/python tools/docs.py site

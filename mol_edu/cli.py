@@ -68,8 +68,9 @@ class InMemoryClips(Dataset):
     def __getitem__(self, i): return self.samples[i]
 
 # %% ../nbs/25_cli.ipynb #c012
-DEMO = dict(subjects=8, videos_per_class=2, folds=3, arch="small", preset="cpu",   # mol-train's defaults
-            model_overrides=dict(channels=16, flow_width=4, landmark_hidden=64, expression_hidden=64))  # narrowed small
+DEMO = dict(subjects=24, videos_per_class=4, folds=3, arch="small", preset="cpu",   # mol-train's defaults
+            model_overrides=dict(flow_width=4, landmark_hidden=64, expression_hidden=64, dropout=0.0,   # narrowed small
+                                 ccc_reading="paper", mer_norm="temporal"))   # the two choices that let it learn
 
 def load_dataset(dataset: str, # "synthetic" or the root of a prepared cache (mol-prepare)
                  size: int, # clip side the model expects (synthetic only)
@@ -89,7 +90,7 @@ def train_main(dataset="synthetic", name=None, arch=DEMO["arch"], preset=DEMO["p
                subjects=DEMO["subjects"], videos_per_class=DEMO["videos_per_class"], iterations=None,
                batch_size=None, lr=None, seed=None, selection="fixed", eval_every=0, device=None, precision=None,
                compile=False, workers=0, resume=False, progress=True, runs="runs", data_seed=0,
-               full_width=False) -> dict:
+               full_width=False, mer_norm=None, ccc_reading=None) -> dict:
     "mol-train's body: LOSO training + evaluation, reports under runs/<name>; returns the summary."
     t0 = time.time()
     from mol_edu.distributed import distributed_env, init_distributed, cleanup_distributed, DistributedTrainer
@@ -101,7 +102,11 @@ def train_main(dataset="synthetic", name=None, arch=DEMO["arch"], preset=DEMO["p
     tover = {k: v for k, v in dict(iterations=iterations, batch_size=batch_size, lr=lr, seed=seed, precision=precision,
                                   compile=compile or None, num_workers=workers or None).items() if v is not None}
     cfg = TrainConfig.preset(preset, **tover)
-    over = DEMO["model_overrides"] if arch == "small" and not full_width else {}
+    over = dict(DEMO["model_overrides"]) if arch == "small" and not full_width else {}
+    for key, value in dict(mer_norm=mer_norm, ccc_reading=ccc_reading).items():   # MOL options from the command line
+        if value is None: continue
+        if arch == "tiny": raise ValueError(f"{key}: applies to MOL (arch small or paper), not to arch tiny")
+        over[key] = value
     probe = model_spec(arch, 5, **over)
     ds, ds_info = load_dataset(dataset, input_size(probe), subjects, videos_per_class, data_seed, workers, progress)
     spec = {**model_spec(arch, len(ds.classes), **over), "classes": list(ds.classes)}   # classes travel with the weights
@@ -145,11 +150,14 @@ def train_cli(dataset: str = "synthetic", # "synthetic" (built-in) or the root o
               runs: str = "runs", # where run folders go
               full_width: store_true = False, # arch small: the preset's own widths instead of the demo's narrowed ones (slower)
               threads: int = 0, # torch CPU threads (0 = torch's default); 1 is faster on a CPU shared with other jobs
+              mer_norm: str = None, # MOL's expression-head input: "none" (as released) or "temporal" (default: the demo's "temporal" for arch small, "none" otherwise)
+              ccc_reading: str = None, # MOL's CCC: "released" or "paper" (default: the demo's "paper" for arch small, "released" otherwise)
              ):
     "Leave-one-subject-out training and evaluation of MOL; prints a one-screen summary and writes runs/<name>/."
     if threads > 0: torch.set_num_threads(threads)
     train_main(dataset, name, arch, preset, folds, subjects, videos_per_class, iterations, batch_size, lr, seed,
-               selection, eval_every, device, precision, compile, workers, resume, not quiet, runs, full_width=full_width)
+               selection, eval_every, device, precision, compile, workers, resume, not quiet, runs, full_width=full_width,
+               mer_norm=mer_norm, ccc_reading=ccc_reading)
 
 # %% ../nbs/25_cli.ipynb #c018
 def load_checkpoint_model(path, device=None) -> tuple:

@@ -15,8 +15,8 @@ from .core import check_shape
 from .correlation import LocalCorrelation
 
 # %% auto #0
-__all__ = ['LEAKY_SLOPE', 'conv_bn_lrelu', 'up2', 'deconv_as_conv_weight', 'deconv2x', 'FlowHead', 'LandmarkHead',
-           'ExpressionHead', 'convert_released_heads']
+__all__ = ['LEAKY_SLOPE', 'MER_NORMS', 'conv_bn_lrelu', 'up2', 'deconv_as_conv_weight', 'deconv2x', 'FlowHead', 'LandmarkHead',
+           'temporal_normalise', 'ExpressionHead', 'convert_released_heads']
 
 # %% ../nbs/05_heads.ipynb #c006
 LEAKY_SLOPE = 0.1  # FlowNetC's LeakyReLU slope, also the `a` of its Kaiming init
@@ -184,6 +184,19 @@ class LandmarkHead(nn.Module):
         x = self.fc2(F.relu(self.fc1(x)))  # (N, 2L): x0, y0, x1, y1, ...
         return x.unflatten(1, (self.landmarks, 2))
 
+# %% ../nbs/05_heads.ipynb #c032f
+MER_NORMS = ("none", "temporal")   # ExpressionHead(norm=...): as released, or temporal normalisation first
+
+def temporal_normalise(g_seq: torch.Tensor, # (B, 2P, C, h, w) F5C maps in the release's order F5C1(I1), F5C2(I2), F5C1(I2), ...
+                       eps: float = 1e-6, # added to the RMS
+                      ) -> torch.Tensor:
+    "Centre each F5C block's P maps over time, then divide by the clip's RMS per channel (`ExpressionHead(norm='temporal')`)."
+    B, S2 = g_seq.shape[:2]
+    g = g_seq.unflatten(1, (S2 // 2, 2))                   # (B, P, 2, C, h, w): [:, :, 0] block 1, [:, :, 1] block 2
+    g = (g - g.mean(1, keepdim=True)).flatten(1, 2)        # each block's time average removed: (B, 2P, C, h, w)
+    rms = g.float().pow(2).mean((1, 3, 4), keepdim=True).sqrt().to(g.dtype)   # per clip and channel
+    return g / (rms + eps)
+
 # %% ../nbs/05_heads.ipynb #c033
 class ExpressionHead(nn.Module):
     "3D CNN over the clip's 2P F5C maps (time-first layout): Conv3d -> MaxPool3d -> Dropout -> Linear -> ReLU -> Dropout -> Linear."
@@ -198,8 +211,11 @@ class ExpressionHead(nn.Module):
                  hidden: int = 256, # hidden units
                  classes: int = 5, # output classes
                  dropout: float = 0.5, # dropout probability, after the pool and after the hidden layer
+                 norm: str = "none", # "none" (as released) or "temporal" (`temporal_normalise` first; a deviation)
                 ):
         super().__init__()
+        if norm not in MER_NORMS: raise ValueError(f"norm: expected one of {list(MER_NORMS)}, got {norm!r}")
+        self.norm = norm
         self.in_channels, self.feature_size, self.steps = in_channels, feature_size, steps
         self.conv = nn.Conv3d(in_channels, reduced, (kernel_time, kernel_space, kernel_space),
                               stride=(1, kernel_space, kernel_space))
@@ -216,6 +232,7 @@ class ExpressionHead(nn.Module):
     def forward(self, g_seq: torch.Tensor) -> torch.Tensor:
         "g_seq (B, 2P, C, h, w) in the release's time order -> logits (B, classes)."
         check_shape(g_seq, "B S C h w", name="g_seq", S=self.steps, C=self.in_channels, h=self.feature_size, w=self.feature_size)
+        if self.norm == "temporal": g_seq = temporal_normalise(g_seq)
         x = self.conv(g_seq.transpose(1, 2))  # (B, C, 2P, h, w) -> (B, reduced, 2P-4, h/2, w/2), no activation
         x = self.drop(self.pool(x)).flatten(1)  # (B, flat), (C, T, H, W) order
         return self.fc2(self.drop(F.relu(self.fc1(x))))

@@ -16,7 +16,7 @@ from torch import nn
 from .core import check_shape
 from .ccc import CCC_READINGS
 from .f5c import ConvStem, F5CBlock, STEM_LAYERS, STEM_WIDTH_DIVISORS
-from .heads import FlowHead, LandmarkHead, ExpressionHead, convert_released_heads
+from .heads import FlowHead, LandmarkHead, ExpressionHead, MER_NORMS, convert_released_heads
 
 # %% auto #0
 __all__ = ['MOL_PRESETS', 'RELEASED_UNUSED_PREFIXES', 'RELEASED_HEAD_PREFIXES', 'MOLConfig', 'MOLOutput', 'MOL',
@@ -40,10 +40,13 @@ class MOLConfig:
     landmark_hidden: int = 512    # hidden units of the landmark head
     expression_hidden: int = 256  # hidden units of the expression head
     dropout: float = 0.5          # expression head dropout
+    mer_norm: str = "none"        # "none" (as released) or "temporal" (a deviation: chapter 05, ledger row T1)
 
     def __post_init__(self):
         if self.ccc_reading not in CCC_READINGS:
             raise ValueError(f"ccc_reading must be one of {CCC_READINGS}, got {self.ccc_reading!r}")
+        if self.mer_norm not in MER_NORMS:
+            raise ValueError(f"mer_norm must be one of {MER_NORMS}, got {self.mer_norm!r}")
         if self.frames < 4: raise ValueError(f"frames must be >= 4 (the expression head's temporal kernel is 5 over 2(T-1) maps), got {self.frames}")
         if self.channels % 16: raise ValueError(f"channels must be a multiple of 16, got {self.channels}")
         if self.feature_size < 4 or self.feature_size % 4:
@@ -125,7 +128,8 @@ def _build_heads(cfg: MOLConfig):
     landmark = LandmarkHead(in_channels=C, feature_size=S, reduced=C // 4, hidden=cfg.landmark_hidden,
                             landmarks=cfg.landmarks)
     expression = ExpressionHead(in_channels=C, feature_size=S, steps=2 * cfg.pairs, reduced=C // 4,
-                                hidden=cfg.expression_hidden, classes=cfg.classes, dropout=cfg.dropout)
+                                hidden=cfg.expression_hidden, classes=cfg.classes, dropout=cfg.dropout,
+                                norm=cfg.mer_norm)
     return flow, landmark, expression
 
 # %% ../nbs/06_model.ipynb #c027

@@ -74,7 +74,7 @@ class TrainConfig:
 
 TRAIN_PRESETS = {
     "paper": dict(lr=1e-4, weight_decay=1e-3, batch_size=32, iterations=1000, seed=2024),   # the release
-    "cpu": dict(lr=1e-3, weight_decay=1e-3, batch_size=16, iterations=150, seed=2024, schedule="cosine"),
+    "cpu": dict(lr=1e-3, weight_decay=1e-3, batch_size=16, iterations=500, seed=2024, schedule="cosine"),
 }
 
 # %% ../nbs/21_training.ipynb #c010

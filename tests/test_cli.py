@@ -75,3 +75,19 @@ def test_console_scripts_are_installed(script):
     assert exe.exists(), f"{script} is not installed: run `make install` (pip install -e .)"
     r = subprocess.run([exe, "--help"], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0 and "usage" in r.stdout
+
+
+def test_demo_model_choices_are_recorded_and_can_be_switched_off(tmp_path):
+    "The demo's two non-released choices are in every run's config, and --mer_norm / --ccc_reading override them."
+    from mol_edu.cli import DEMO
+    assert DEMO["model_overrides"]["mer_norm"] == "temporal" and DEMO["model_overrides"]["ccc_reading"] == "paper"
+    kw = dict(arch="small", subjects=3, videos_per_class=1, folds=1, iterations=1, batch_size=2, runs=str(tmp_path),
+              progress=False)
+    train_main(name="demo-like", **kw)
+    train_main(name="released-head", mer_norm="none", ccc_reading="released", **kw)
+    demo = json.loads((tmp_path / "demo-like" / "config.json").read_text())["model"]["config"]
+    released = json.loads((tmp_path / "released-head" / "config.json").read_text())["model"]["config"]
+    assert (demo["mer_norm"], demo["ccc_reading"]) == ("temporal", "paper")
+    assert (released["mer_norm"], released["ccc_reading"]) == ("none", "released")
+    with pytest.raises(ValueError, match="mer_norm: applies to MOL"):
+        train_main(arch="tiny", name="x", mer_norm="none", **{k: v for k, v in kw.items() if k != "arch"})
