@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from dataclasses import asdict
@@ -22,9 +23,10 @@ from .loso import (LOSOConfig, run_loso, write_report, format_summary, confusion
                           pool_by_video)
 
 # %% auto #0
-__all__ = ['ARCHS', 'DEMO', 'VIDEO_SUFFIXES', 'IMAGE_SUFFIXES', 'model_spec', 'build_model', 'input_size', 'InMemoryClips',
-           'load_dataset', 'train_main', 'train_cli', 'load_checkpoint_model', 'eval_main', 'eval_cli',
-           'read_video_frames', 'video_clips', 'predict_video', 'plot_prediction', 'predict_cli']
+__all__ = ['ARCHS', 'DEMO', 'NARROWED', 'VIDEO_SUFFIXES', 'IMAGE_SUFFIXES', 'model_spec', 'build_model', 'input_size',
+           'run_command', 'InMemoryClips', 'load_dataset', 'train_main', 'train_cli', 'load_checkpoint_model',
+           'eval_main', 'eval_cli', 'read_video_frames', 'video_clips', 'predict_video', 'plot_prediction',
+           'predict_cli']
 
 # %% ../nbs/25_cli.ipynb #c006
 ARCHS = ("small", "paper", "tiny")
@@ -49,6 +51,14 @@ def input_size(spec: dict) -> int:
     "The clip side (H = W) a model expects."
     return spec["config"].get("size", 16) if spec["arch"] == "tiny" else spec["config"]["image_size"]
 
+def run_command(prog: str, # the console script's name, for the message
+                fn, *args, **kwargs):
+    "Call `fn`; bad input (ValueError, missing file) becomes one line `prog: error: ...` and exit status 2 (MOL_EDU_TRACEBACK=1 re-raises)."
+    try: return fn(*args, **kwargs)
+    except (ValueError, FileNotFoundError, NotADirectoryError) as e:
+        if os.environ.get("MOL_EDU_TRACEBACK") == "1": raise
+        print(f"{prog}: error: {e}", file=sys.stderr); sys.exit(2)
+
 # %% ../nbs/25_cli.ipynb #c009
 class InMemoryClips(Dataset):
     "Every sample of `dataset` read once and kept in memory; keeps .classes, .subjects and the clip subjects."
@@ -71,6 +81,7 @@ class InMemoryClips(Dataset):
 DEMO = dict(subjects=24, videos_per_class=4, folds=3, arch="small", preset="cpu",   # mol-train's defaults
             model_overrides=dict(flow_width=4, landmark_hidden=64, expression_hidden=64, dropout=0.0,   # narrowed small
                                  ccc_reading="paper", mer_norm="temporal"))   # the two choices that let it learn
+NARROWED = ("flow_width", "landmark_hidden", "expression_hidden")   # the overrides that only make the demo cheaper
 
 def load_dataset(dataset: str, # "synthetic" or the root of a prepared cache (mol-prepare)
                  size: int, # clip side the model expects (synthetic only)
@@ -102,7 +113,9 @@ def train_main(dataset="synthetic", name=None, arch=DEMO["arch"], preset=DEMO["p
     tover = {k: v for k, v in dict(iterations=iterations, batch_size=batch_size, lr=lr, seed=seed, precision=precision,
                                   compile=compile or None, num_workers=workers or None).items() if v is not None}
     cfg = TrainConfig.preset(preset, **tover)
-    over = dict(DEMO["model_overrides"]) if arch == "small" and not full_width else {}
+    over = {}
+    if arch == "small":   # the demo's model; --full_width keeps its choices but not its narrower widths
+        over = {k: v for k, v in DEMO["model_overrides"].items() if not (full_width and k in NARROWED)}
     for key, value in dict(mer_norm=mer_norm, ccc_reading=ccc_reading).items():   # MOL options from the command line
         if value is None: continue
         if arch == "tiny": raise ValueError(f"{key}: applies to MOL (arch small or paper), not to arch tiny")
@@ -148,16 +161,16 @@ def train_cli(dataset: str = "synthetic", # "synthetic" (built-in) or the root o
               resume: store_true = False, # continue an interrupted run of the same name (finished folds are kept)
               quiet: store_true = False, # no progress bars
               runs: str = "runs", # where run folders go
-              full_width: store_true = False, # arch small: the preset's own widths instead of the demo's narrowed ones (slower)
+              full_width: store_true = False, # arch small: the preset's own widths instead of the demo's narrower ones (slower)
               threads: int = 0, # torch CPU threads (0 = torch's default); 1 is faster on a CPU shared with other jobs
               mer_norm: str = None, # MOL's expression-head input: "none" (as released) or "temporal" (default: the demo's "temporal" for arch small, "none" otherwise)
               ccc_reading: str = None, # MOL's CCC: "released" or "paper" (default: the demo's "paper" for arch small, "released" otherwise)
              ):
     "Leave-one-subject-out training and evaluation of MOL; prints a one-screen summary and writes runs/<name>/."
     if threads > 0: torch.set_num_threads(threads)
-    train_main(dataset, name, arch, preset, folds, subjects, videos_per_class, iterations, batch_size, lr, seed,
-               selection, eval_every, device, precision, compile, workers, resume, not quiet, runs, full_width=full_width,
-               mer_norm=mer_norm, ccc_reading=ccc_reading)
+    run_command("mol-train", train_main, dataset, name, arch, preset, folds, subjects, videos_per_class, iterations,
+                batch_size, lr, seed, selection, eval_every, device, precision, compile, workers, resume, not quiet, runs,
+                full_width=full_width, mer_norm=mer_norm, ccc_reading=ccc_reading)
 
 # %% ../nbs/25_cli.ipynb #c018
 def load_checkpoint_model(path, device=None) -> tuple:
@@ -200,7 +213,7 @@ def eval_cli(checkpoint: str, # a checkpoint folder (model.safetensors + checkpo
             ):
     "Score a checkpoint on a dataset: ACC/UAR/UF1/WF1 per clip and per video, flow EPE, landmark NME."
     subs = [s.strip() for s in subjects.split(",")] if subjects else None
-    r = eval_main(checkpoint, dataset, subs, data_subjects, videos_per_class, device, batch_size)
+    r = run_command("mol-eval", eval_main, checkpoint, dataset, subs, data_subjects, videos_per_class, device, batch_size)
     print(f"{r['checkpoint']} on {dataset} ({r['clips']} clips)")
     for unit in ("video", "clip"):
         s = r[unit]; print(f"  per {unit:<5} ACC {s['acc']:.3f} UAR {s['uar']:.3f} UF1 {s['uf1']:.3f} WF1 {s['wf1']:.3f}")
@@ -286,9 +299,9 @@ def predict_cli(source: str, # a video file or a folder of frames of one face
                 classes: Param("comma-separated class names (default: the checkpoint's)", str) = None,
                ):
     "Predict the micro-expression of a video: face alignment, clips, probabilities per class."
-    model, spec, meta = load_checkpoint_model(checkpoint, device)
+    model, spec, meta = run_command("mol-predict", load_checkpoint_model, checkpoint, device)
     names = classes.split(",") if classes else spec.get("classes") or [f"class{k}" for k in range(spec["config"]["classes"])]
-    r = predict_video(model, spec, names, source, device)
+    r = run_command("mol-predict", predict_video, model, spec, names, source, device)
     print(f"{r['source']}: {r['label']}  ({r['clips']} clips)")
     for c, p in sorted(r["probabilities"].items(), key=lambda kv: -kv[1]): print(f"  {c:<12} {p:.3f}")
     if picture: plot_prediction(r, picture); print(f"picture: {picture}")

@@ -85,9 +85,28 @@ def test_demo_model_choices_are_recorded_and_can_be_switched_off(tmp_path):
               progress=False)
     train_main(name="demo-like", **kw)
     train_main(name="released-head", mer_norm="none", ccc_reading="released", **kw)
+    train_main(name="full-width", full_width=True, **kw)
     demo = json.loads((tmp_path / "demo-like" / "config.json").read_text())["model"]["config"]
     released = json.loads((tmp_path / "released-head" / "config.json").read_text())["model"]["config"]
     assert (demo["mer_norm"], demo["ccc_reading"]) == ("temporal", "paper")
     assert (released["mer_norm"], released["ccc_reading"]) == ("none", "released")
+    full = json.loads((tmp_path / "full-width" / "config.json").read_text())["model"]["config"]
+    assert (full["mer_norm"], full["ccc_reading"], full["dropout"]) == ("temporal", "paper", 0.0)   # choices kept
+    assert full["flow_width"] == 16 and demo["flow_width"] == 4                                     # widths not
     with pytest.raises(ValueError, match="mer_norm: applies to MOL"):
         train_main(arch="tiny", name="x", mer_norm="none", **{k: v for k, v in kw.items() if k != "arch"})
+
+
+@pytest.mark.parametrize("script,args,message", [
+    ("mol-train", ["--mer_norm", "foo"], "mol-train: error: mer_norm must be one of"),
+    ("mol-train", ["--arch", "foo"], "mol-train: error: arch: expected one of"),
+    ("mol-eval", ["no/such/checkpoint"], "mol-eval: error:"),
+    ("mol-predict", ["no/such/checkpoint", "no/such/video.mp4"], "mol-predict: error:"),
+])
+def test_bad_input_gives_one_line_errors(script, args, message, tmp_path):
+    exe = Path(sys.executable).parent / script
+    r = subprocess.run([str(exe), *args, "--quiet"] if script == "mol-train" else [str(exe), *args],
+                       capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert r.returncode == 2, (r.returncode, r.stderr[-2000:])
+    assert "Traceback" not in r.stderr, r.stderr[-2000:]
+    assert r.stderr.strip().splitlines()[-1].startswith(message), r.stderr
