@@ -13,10 +13,9 @@ from pathlib import Path
 import torch
 from fastcore.script import call_parse
 
-from mol_edu.attribution import METHODS, pointing_benchmark
+from mol_edu.attribution import METHODS, pointing_benchmark, pointing_clips
 from mol_edu.cli import build_model, load_checkpoint_model
 from mol_edu.core import seed_everything
-from mol_edu.synthetic import make_clip, scheme_classes
 
 
 @call_parse
@@ -31,11 +30,11 @@ def main(checkpoint: str, # a mol-train checkpoint folder, runs/<name>/folds/<te
     untrained = build_model(spec).eval()                       # same architecture, seeded initial weights
     subject = Path(checkpoint).name
     size = trained.cfg.image_size
-    classes = scheme_classes("casme2")
-    clips = [make_clip(c, subject, seed=1000 + s, size=size) for s in range(videos) for c in classes]
+    clips = pointing_clips(subject, videos, size)
     res = dict(checkpoint=str(checkpoint), iteration=meta.get("iteration"), test_subject=subject, clips=len(clips),
                machine=f"{platform.node()} {platform.processor() or platform.machine()}, {os.cpu_count()} cores, CPU",
-               torch=torch.__version__, methods=list(METHODS))
+               torch=torch.__version__, threads=torch.get_num_threads(), methods=list(METHODS),
+               settings=dict(videos=videos, n_steps=n_steps, patch=size // 8, stride=size // 8, baseline="onset"))
     for name, model in (("trained", trained), ("untrained", untrained)):
         t = time.time()
         res[name] = pointing_benchmark(model, clips, n_steps=n_steps, patch=size // 8, stride=size // 8)

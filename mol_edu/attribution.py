@@ -25,7 +25,7 @@ __all__ = ['JAW', 'RIGHT_BROW', 'LEFT_BROW', 'NOSE', 'RIGHT_EYE', 'LEFT_EYE', 'M
            'logits_of', 'LogitsModel', 'MotionModel', 'to_motion', 'Attribution', 'eval_mode', 'attribute',
            'record_activations', 'fcc_kernels', 'effective_receptive_field', 'ccc_neighbours', 'f5c_inputs',
            'plot_neighbour_graph', 'plot_channel_maps', 'plot_attribution', 'plot_region_scores', 'ClipExplanation',
-           'explain_clip', 'pointing_benchmark']
+           'explain_clip', 'pointing_benchmark', 'pointing_clips']
 
 # %% ../nbs/31_attribution.ipynb #c006
 JAW = tuple(range(0, 17))
@@ -479,6 +479,7 @@ def pointing_benchmark(model: nn.Module, # a MOL-like model
                       ) -> dict[str, dict]:
     "Mean pointing score, mass, area and hit rate per method over `clips`, each explained for its true class over frame pairs."
     from mol_edu.train import normalise_clip
+    if not clips: raise ValueError("clips: expected at least one SyntheticClip")
     rows = {m: [] for m in methods}
     for clip in clips:
         frames = np.asarray(clip.frames, np.float32) / 255
@@ -486,6 +487,7 @@ def pointing_benchmark(model: nn.Module, # a MOL-like model
         masks = region_masks(clip.landmarks[0], (H, W))
         union = np.zeros((H, W), bool)
         for r in moved_regions_of_synthetic(clip): union |= masks[r]
+        if not union.any(): raise ValueError(f"clip {clip.video}: no facial region moved, so it cannot be scored")
         x = normalise_clip(torch.from_numpy(frames)[None, None])
         for m in methods:
             a = attribute(model, x, target=int(clip.label), method=m, over="pairs", **kwargs)
@@ -493,3 +495,13 @@ def pointing_benchmark(model: nn.Module, # a MOL-like model
     return {m: dict(score=float(np.mean([p.score for p in ps])), mass=float(np.mean([p.mass for p in ps])),
                     area=float(np.mean([p.area for p in ps])), hit=float(np.mean([p.hit for p in ps])), clips=len(ps))
             for m, ps in rows.items()}
+
+def pointing_clips(subject: str, # the held-out subject of a trained model's fold
+                   videos: int = 1, # videos per class
+                   size: int = 64, # frame side
+                   scheme: str = "casme2", # class scheme
+                  ) -> list:
+    "Fresh synthetic clips for `pointing_benchmark`: one per class and video of `subject`, seeds 1000, 1001, ... (unused in training)."
+    from mol_edu.synthetic import make_clip, scheme_classes
+    if videos < 1: raise ValueError(f"videos: expected at least 1, got {videos}")
+    return [make_clip(c, subject, seed=1000 + v, size=size) for v in range(videos) for c in scheme_classes(scheme)]

@@ -191,7 +191,8 @@ def temporal_normalise(g_seq: torch.Tensor, # (B, 2P, C, h, w) F5C maps in the r
                        eps: float = 1e-6, # added to the RMS
                       ) -> torch.Tensor:
     "Centre each F5C block's P maps over time, then divide by the clip's RMS per channel (`ExpressionHead(norm='temporal')`)."
-    B, S2 = g_seq.shape[:2]
+    S2 = check_shape(g_seq, "B S C h w", name="g_seq")["S"]
+    if S2 % 2 or S2 < 4: raise ValueError(f"g_seq: expected an even number >= 4 of maps (2P, two per pair), got {S2}")
     g = g_seq.unflatten(1, (S2 // 2, 2))                   # (B, P, 2, C, h, w): [:, :, 0] block 1, [:, :, 1] block 2
     g = (g - g.mean(1, keepdim=True)).flatten(1, 2)        # each block's time average removed: (B, 2P, C, h, w)
     rms = g.float().pow(2).mean((1, 3, 4), keepdim=True).sqrt().to(g.dtype)   # per clip and channel
@@ -215,6 +216,8 @@ class ExpressionHead(nn.Module):
                 ):
         super().__init__()
         if norm not in MER_NORMS: raise ValueError(f"norm: expected one of {list(MER_NORMS)}, got {norm!r}")
+        if norm == "temporal" and (steps % 2 or steps < 4):
+            raise ValueError(f"norm='temporal' needs an even number >= 4 of steps (two maps per pair), got {steps}")
         self.norm = norm
         self.in_channels, self.feature_size, self.steps = in_channels, feature_size, steps
         self.conv = nn.Conv3d(in_channels, reduced, (kernel_time, kernel_space, kernel_space),

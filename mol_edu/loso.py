@@ -78,8 +78,7 @@ def clip_subjects(dataset) -> list:
 
 def split_by_subject(dataset, test_subject: str) -> tuple:
     "(train, test) datasets with every clip of `test_subject` in test and none in train."
-    if hasattr(dataset, "loso_split"): return dataset.loso_split(test_subject)       # mol_edu.synthetic
-    if callable(getattr(dataset, "split", None)): return dataset.split(test_subject)  # mol_edu.prepare (train crops)
+    if hasattr(dataset, "loso_split"): return dataset.loso_split(test_subject)   # the corpus knows its own split (synthetic, prepared)
     subs = clip_subjects(dataset)
     if test_subject not in subs: raise ValueError(f"test_subject: {test_subject!r} not in the dataset")
     return (Subset(dataset, [i for i, s in enumerate(subs) if s != test_subject]),

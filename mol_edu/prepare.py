@@ -523,7 +523,7 @@ class PreparedDataset(torch.utils.data.Dataset):
                 "label": torch.tensor(rec["label"], dtype=torch.int64),
                 "subject": rec["subject"], "video": rec["video"]}
 
-    def split(self, test_subject: str) -> tuple:
+    def loso_split(self, test_subject: str) -> tuple:
         "(train, test) datasets of one LOSO fold: train = every other subject with random crops, test = centre crops."
         if test_subject not in {m["record"]["subject"] for _, m in self._all}:
             raise ValueError(f"LOSO: subject {test_subject!r} is not in this cache (subjects: {self.subjects})")

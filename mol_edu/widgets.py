@@ -313,7 +313,7 @@ class MicroExpressionLab(Demo):
 
     def figure(self):
         c = self.controls
-        self.clip = lab_clip(c["aus"].value or (12,), c["amplitude"].value, c["apex"].value, c["noise"].value, self.size)
+        self.clip = lab_clip(c["aus"].value, c["amplitude"].value, c["apex"].value, c["noise"].value, self.size)
         s = as_sample(self.clip)
         a = attribute(self.model, model_input(s["frames"]), method=self.method, over="pairs", n_steps=8)
         masks = region_masks(s["landmarks"][0], s["frames"].shape[1:])
@@ -322,10 +322,9 @@ class MicroExpressionLab(Demo):
         self.explanation = (s, a, pointing_score(a.values, union) if union.any() else None)
         fig = Figure(figsize=(10, 2.4), dpi=60)
         axs = fig.subplots(1, 4)
-        apex_pair = int(np.argmax(np.abs(s["flow"]).sum((1, 2, 3))))
+        apex = max(1, int(np.abs(self.clip.frame_ids - self.clip.plan.apex).argmin()))   # the clip frame nearest the apex
         from mol_edu.viz import magnified_difference, plot_difference, flow_to_color
-        plot_difference(magnified_difference(s["frames"], len(s["frames"]) - 1 if apex_pair == 0 else apex_pair + 1),
-                        ax=axs[0], title="x20 difference to onset")
+        plot_difference(magnified_difference(s["frames"], apex), ax=axs[0], title=f"x20 difference, frame {apex} (apex) - onset")
         motion = s["flow"].sum(0)                                              # (2, H, W) onset -> last frame
         motion = motion - np.median(motion, axis=(1, 2), keepdims=True)        # remove the head's translation
         axs[1].imshow(flow_to_color(motion)); axs[1].set_title("true motion (head translation removed)", fontsize=8)
@@ -338,6 +337,8 @@ class MicroExpressionLab(Demo):
         return fig
 
     def refresh(self):
+        if not self.controls["aus"].value:       # lab_clip would refuse; say so instead of drawing something else
+            self.info.value = "aus: pick at least one action unit"; return
         self.fig = self.figure()
         self.view.value = figure_to_png(self.fig)
         s, a, ps = self.explanation

@@ -193,3 +193,8 @@ def test_moved_regions_of_synthetic():
     from mol_edu.synthetic import make_clip
     clip = make_clip("surprise", "sub02", seed=3, size=64)
     assert "brows" in A.moved_regions_of_synthetic(clip)     # AU1 + AU2 raise the brows
+
+
+def test_pointing_benchmark_refuses_what_it_cannot_score(standin):
+    with pytest.raises(ValueError, match="clips: expected at least one"):
+        A.pointing_benchmark(standin, [])

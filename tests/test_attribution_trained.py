@@ -13,10 +13,9 @@ import torch
 
 @pytest.mark.slow
 def test_trained_model_points_at_moving_regions_more_than_untrained(tmp_path):
-    from mol_edu.attribution import pointing_benchmark
+    from mol_edu.attribution import pointing_benchmark, pointing_clips
     from mol_edu.cli import build_model, load_checkpoint_model
     from mol_edu.core import seed_everything
-    from mol_edu.synthetic import make_clip, scheme_classes
     exe = Path(sys.executable).parent / "mol-train"
     if not exe.exists(): pytest.skip("the mol-train console script is not installed (pip install -e .)")
     cmd = [str(exe), "--name", "pointing", "--folds", "1", "--quiet", "--device", "cpu", "--runs", str(tmp_path)]
@@ -26,7 +25,7 @@ def test_trained_model_points_at_moving_regions_more_than_untrained(tmp_path):
     trained, spec, _ = load_checkpoint_model(folds[0], "cpu")
     seed_everything(0)
     untrained = build_model(spec).eval()
-    clips = [make_clip(c, folds[0].name, seed=1000, size=trained.cfg.image_size) for c in scheme_classes("casme2")]
+    clips = pointing_clips(folds[0].name, videos=1, size=trained.cfg.image_size)
     kw = dict(methods=("integrated_gradients", "occlusion"), n_steps=8, patch=8, stride=8)
     t, u = pointing_benchmark(trained, clips, **kw), pointing_benchmark(untrained, clips, **kw)
     for m in kw["methods"]:

@@ -300,7 +300,10 @@ def test_flow_head_init_and_no_biases():
     expected = math.sqrt(2.0 / (1 + 0.1 ** 2) / (1024 * 9))
     assert abs(w.std().item() / expected - 1) < 0.02
     bns = [m for m in head.modules() if isinstance(m, nn.BatchNorm2d)]
-    assert all((m.weight == 1).all() and (m.bias == 0).all() for m in bns)
+    with torch.no_grad():
+        for m in bns: m.weight.fill_(3.0); m.bias.fill_(1.0)
+    head.reset_parameters()                      # spec 9: BatchNorm scale 1, offset 0 after (re)initialisation
+    assert bns and all((m.weight == 1).all() and (m.bias == 0).all() for m in bns)
 
 
 def test_flow_head_trains_and_bad_inputs():

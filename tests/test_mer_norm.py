@@ -70,3 +70,10 @@ def test_model_logits_ignore_a_static_feature_offset():
         h.remove()
     torch.testing.assert_close(shifted, base, rtol=1e-3, atol=1e-3)
     assert seen["g"].shape == (2, 14, 16, 8, 8)
+
+
+def test_bad_shapes_are_refused():
+    with pytest.raises(ValueError, match="even number >= 4 of maps"): temporal_normalise(torch.randn(2, 2, 4, 2, 2))
+    with pytest.raises(ValueError, match="even number >= 4 of maps"): temporal_normalise(torch.randn(2, 13, 4, 2, 2))
+    with pytest.raises(ValueError, match="g_seq: expected"): temporal_normalise(torch.randn(2, 14, 4, 2))
+    with pytest.raises(ValueError, match="needs an even number"): ExpressionHead(steps=13, norm="temporal")

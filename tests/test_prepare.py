@@ -186,11 +186,11 @@ def test_training_crops_are_random_and_consistent(prepared):
 
 def test_loso_split(prepared):
     _, out = prepared
-    train, test = PreparedDataset(out).split("sub02")
+    train, test = PreparedDataset(out).loso_split("sub02")
     assert (train.subjects, test.subjects, train.train, test.train) == (["sub01"], ["sub02"], True, False)
     assert loso_folds(["s2", "s1", "s2"]) == [("s1", ["s2"]), ("s2", ["s1"])]
     with pytest.raises(ValueError, match="subject 'sub09' is not in this cache"):
-        PreparedDataset(out).split("sub09")
+        PreparedDataset(out).loso_split("sub09")
     with pytest.raises(ValueError, match="LOSO needs at least 2 subjects"):
         loso_folds(["s1"])
 

@@ -95,3 +95,13 @@ def test_micro_expression_lab(model):
     png0 = lab.view.value
     lab.controls["aus"].value = (9,)
     assert lab.view.value != png0 and "AU 9" in lab.info.value and "nose" in lab.info.value
+
+
+def test_lab_difference_panel_follows_the_apex_and_empty_aus_are_refused(model):
+    lab = Wd.MicroExpressionLab(model, CLASSES, size=64)
+    lab.set(apex=0.2); early = lab.fig.axes[0].get_title()
+    lab.set(apex=0.8); late = lab.fig.axes[0].get_title()
+    assert "apex" in early and early != late
+    png = lab.view.value
+    lab.set(aus=())
+    assert lab.info.value.startswith("aus: pick at least one") and lab.view.value == png
