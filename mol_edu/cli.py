@@ -101,7 +101,7 @@ def train_main(dataset="synthetic", name=None, arch=DEMO["arch"], preset=DEMO["p
                subjects=DEMO["subjects"], videos_per_class=DEMO["videos_per_class"], iterations=None,
                batch_size=None, lr=None, seed=None, selection="fixed", eval_every=0, device=None, precision=None,
                compile=False, workers=0, resume=False, progress=True, runs="runs", data_seed=0,
-               full_width=False, mer_norm=None, ccc_reading=None) -> dict:
+               full_width=False, mer_norm=None, ccc_reading=None, optimizer=None) -> dict:
     "mol-train's body: LOSO training + evaluation, reports under runs/<name>; returns the summary."
     t0 = time.time()
     from mol_edu.distributed import distributed_env, init_distributed, cleanup_distributed, DistributedTrainer
@@ -111,6 +111,7 @@ def train_main(dataset="synthetic", name=None, arch=DEMO["arch"], preset=DEMO["p
         trainer_cls = DistributedTrainer
     else: dev = get_device(device)
     tover = {k: v for k, v in dict(iterations=iterations, batch_size=batch_size, lr=lr, seed=seed, precision=precision,
+                                  optimizer=optimizer,
                                   compile=compile or None, num_workers=workers or None).items() if v is not None}
     cfg = TrainConfig.preset(preset, **tover)
     over = {}
@@ -165,12 +166,13 @@ def train_cli(dataset: str = "synthetic", # "synthetic" (built-in) or the root o
               threads: int = 0, # torch CPU threads (0 = torch's default); 1 is faster on a CPU shared with other jobs
               mer_norm: str = None, # MOL's expression-head input: "none" (as released) or "temporal" (default: the demo's "temporal" for arch small, "none" otherwise)
               ccc_reading: str = None, # MOL's CCC: "released" or "paper" (default: the demo's "paper" for arch small, "released" otherwise)
+              optimizer: str = None, # override the preset's optimiser: "adamw" (release) or "sgd"
              ):
     "Leave-one-subject-out training and evaluation of MOL; prints a one-screen summary and writes runs/<name>/."
     if threads > 0: torch.set_num_threads(threads)
     run_command("mol-train", train_main, dataset, name, arch, preset, folds, subjects, videos_per_class, iterations,
                 batch_size, lr, seed, selection, eval_every, device, precision, compile, workers, resume, not quiet, runs,
-                full_width=full_width, mer_norm=mer_norm, ccc_reading=ccc_reading)
+                full_width=full_width, mer_norm=mer_norm, ccc_reading=ccc_reading, optimizer=optimizer)
 
 # %% ../nbs/25_cli.ipynb #c018
 def load_checkpoint_model(path, device=None) -> tuple:

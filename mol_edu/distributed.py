@@ -6,20 +6,24 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import torch
 import torch.distributed as dist
+import torch.nn as nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 
-from .train import Trainer
+from .core import get_device
+from .train import Callback, Trainer
 
 # %% auto #0
-__all__ = ['distributed_env', 'init_distributed', 'cleanup_distributed', 'DistributedTrainer', 'ddp_check_worker']
+__all__ = ['DDP_CASES', 'distributed_env', 'init_distributed', 'cleanup_distributed', 'differentiable_all_reduce',
+           'global_batch_stats', 'GlobalBatchNorm', 'convert_batchnorm', 'DistributedTrainer', 'ddp_check_worker']
 
 # %% ../nbs/24_distributed.ipynb #c006
 def distributed_env() -> dict | None:
-    "RANK, LOCAL_RANK and WORLD_SIZE as set by torchrun, or None when not launched by it (or with one process)."
-    if int(os.environ.get("WORLD_SIZE", "1")) <= 1: return None
+    "RANK, LOCAL_RANK and WORLD_SIZE as set by torchrun (any number of processes), or None when not launched by it."
+    if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ: return None
     return {"rank": int(os.environ["RANK"]), "local_rank": int(os.environ.get("LOCAL_RANK", 0)),
             "world": int(os.environ["WORLD_SIZE"])}
 
@@ -27,7 +31,7 @@ def init_distributed(backend: str | None = None, # "nccl" (GPUs) or "gloo" (CPUs
                     ) -> tuple:
     "Join the torchrun process group; return (rank, world, device) with one GPU per process when there are GPUs."
     env = distributed_env()
-    if env is None: raise ValueError("WORLD_SIZE: not launched by torchrun with more than one process")
+    if env is None: raise ValueError("RANK/WORLD_SIZE: not set; launch this program with torchrun")
     use_cuda = torch.cuda.is_available() and backend != "gloo"
     if use_cuda:
         torch.cuda.set_device(env["local_rank"])
@@ -40,16 +44,77 @@ def cleanup_distributed():
     "Leave the process group (call once at the end of every process)."
     if dist.is_available() and dist.is_initialized(): dist.destroy_process_group()
 
+# %% ../nbs/24_distributed.ipynb #c008b
+class _AllReduceSum(torch.autograd.Function):
+    "Sum a tensor over processes; backward sums the gradients over processes the same way."
+    @staticmethod
+    def forward(ctx, x):
+        x = x.clone(); dist.all_reduce(x); return x
+    @staticmethod
+    def backward(ctx, grad):
+        grad = grad.clone(); dist.all_reduce(grad); return grad
+
+def differentiable_all_reduce(x: torch.Tensor) -> torch.Tensor:
+    "The sum of `x` over every process, with a gradient (each process gets the sum of all processes' gradients)."
+    return _AllReduceSum.apply(x)
+
+def global_batch_stats(x: torch.Tensor, # (b, C, ...) this process's slice of the batch
+                       reduce=lambda t: t, # sums a tensor over processes (an all-reduce); identity = one process
+                      ) -> tuple:
+    "Per-channel mean and biased variance of the global batch, and its size N, from this process's slice."
+    dims = [0, *range(2, x.dim())]                                # every axis but the channel
+    n = torch.tensor([x.numel() // x.shape[1]], dtype=x.dtype, device=x.device)
+    first = reduce(torch.cat([n, x.sum(dims)]))                   # [N, sum_r sum_i x]
+    N, mean = first[0], first[1:] / first[0]                      # mu
+    shape = [1, -1] + [1] * (x.dim() - 2)
+    var = reduce(((x - mean.view(shape)) ** 2).sum(dims)) / N     # sigma^2 (centred: no cancellation)
+    return mean, var, N
+
+# %% ../nbs/24_distributed.ipynb #c008d
+class GlobalBatchNorm(nn.modules.batchnorm._BatchNorm):
+    "BatchNorm over the global batch of all processes (any device, gloo included); plain BatchNorm in one process or in eval."
+    def _check_input_dim(self, x):
+        if x.dim() < 2: raise ValueError(f"GlobalBatchNorm input: expected shape (B, C, ...), got {tuple(x.shape)}")
+
+    def forward(self, x):
+        if not (self.training and dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
+            return super().forward(x)
+        self._check_input_dim(x)
+        mean, var, N = global_batch_stats(x, reduce=differentiable_all_reduce)
+        if self.track_running_stats:
+            with torch.no_grad():
+                self.num_batches_tracked.add_(1)
+                m = 1.0 / float(self.num_batches_tracked) if self.momentum is None else self.momentum
+                self.running_mean.mul_(1 - m).add_(m * mean)
+                self.running_var.mul_(1 - m).add_(m * var * N / (N - 1).clamp(min=1))   # unbiased, as BatchNorm keeps it
+        shape = [1, -1] + [1] * (x.dim() - 2)
+        y = (x - mean.view(shape)) * torch.rsqrt(var.view(shape) + self.eps)
+        return y * self.weight.view(shape) + self.bias.view(shape) if self.affine else y
+
+def convert_batchnorm(model: nn.Module, # a model with BatchNorm layers (changed in place, and returned)
+                      device: torch.device, # where it trains: cuda -> torch's SyncBatchNorm, else GlobalBatchNorm
+                     ) -> nn.Module:
+    "Every BatchNorm of `model` normalising over the global batch: SyncBatchNorm on CUDA, GlobalBatchNorm elsewhere."
+    if torch.device(device).type == "cuda": return nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    for name, child in model.named_children():
+        if isinstance(child, nn.modules.batchnorm._BatchNorm) and not isinstance(child, GlobalBatchNorm):
+            g = GlobalBatchNorm(child.num_features, child.eps, child.momentum, child.affine, child.track_running_stats)
+            g.load_state_dict(child.state_dict()); g.train(child.training)
+            tensors = [*child.parameters(), *child.buffers()]
+            setattr(model, name, g.to(tensors[0].device) if tensors else g)
+        else: convert_batchnorm(child, device)
+    return model
+
 # %% ../nbs/24_distributed.ipynb #c010
 class DistributedTrainer(Trainer):
-    "Trainer under DDP: gradients averaged across processes, global-batch loss logging, rank-0 checkpoints."
+    "Trainer under DDP: global-batch BatchNorm, gradients averaged across processes, global-batch loss logging, rank-0 checkpoints."
     def __init__(self, model, dataset, cfg=None, device=None, callbacks=(), rank: int = 0, world: int = 1,
-                 model_config=None, sync_batchnorm: bool | None = None, # None = on GPUs only (SyncBatchNorm needs them)
+                 model_config=None, sync_batchnorm: bool = True, # BatchNorm over the global batch (False: per process)
+                 **kwargs, # passed on to Trainer
                 ):
-        dev = torch.device(device) if device is not None else None
-        sync = (dev is not None and dev.type == "cuda") if sync_batchnorm is None else sync_batchnorm
-        if sync: model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
-        super().__init__(model, dataset, cfg, device, callbacks, rank=rank, world=world, model_config=model_config)
+        dev = get_device(device) if not isinstance(device, torch.device) else device
+        if sync_batchnorm: model = convert_batchnorm(model, dev)
+        super().__init__(model, dataset, cfg, dev, callbacks, rank=rank, world=world, model_config=model_config, **kwargs)
         ids = [self.device.index] if self.device.type == "cuda" else None
         ddp = DDP(self.model, device_ids=ids)
         self.forward = torch.compile(ddp) if self.cfg.compile else ddp
@@ -68,21 +133,44 @@ class DistributedTrainer(Trainer):
         return path
 
 # %% ../nbs/24_distributed.ipynb #c013
-def ddp_check_worker(out: str, # JSON file written by rank 0
-                     iterations: int = 6, batch_size: int = 8, seed: int = 3):
-    "Train TinyJointNet on the toy set under torchrun (or alone) and write losses + a weight checksum (rank 0)."
-    import json
+DDP_CASES = {   # name: (model, optimiser, BatchNorm over the global batch)
+    "tiny-sgd": ("tiny", "sgd", True), "tiny-adamw": ("tiny", "adamw", True),
+    "mol-sgd": ("mol", "sgd", True), "mol-sgd-per-process-bn": ("mol", "sgd", False)}
+
+class _FirstGradients(Callback):
+    "Keep a copy of every parameter's gradient after the first step (DDP has averaged it by then)."
+    def after_step(self, t):
+        if t.iteration == 1: self.grads = {n: p.grad.detach().clone() for n, p in t.model.named_parameters()}
+
+def _check_model(kind: str):
+    "The case's model and a dataset of its input size: TinyJointNet (no BatchNorm) or a narrow small MOL."
+    from mol_edu.model import MOL, MOLConfig
+    from mol_edu.train import TinyJointNet, ToyMotionClips
+    if kind == "tiny": return TinyJointNet(), ToyMotionClips(n=24, seed=0)
+    cfg = MOLConfig.preset("small", flow_width=4, landmark_hidden=16, expression_hidden=16, dropout=0.0)
+    return MOL(cfg), ToyMotionClips(n=16, seed=0, size=cfg.image_size)
+
+def ddp_check_worker(out: str, # folder: rank 0 writes <case>.safetensors there
+                     cases=tuple(DDP_CASES), iterations: int = 4, batch_size: int = 8, lr: float = 1e-2):
+    "Train each case under torchrun (or alone); rank 0 saves its losses, first-step gradients and final weights."
+    from safetensors.torch import save_file
     from mol_edu.core import seed_everything
-    from mol_edu.train import TinyJointNet, ToyMotionClips, TrainConfig
+    from mol_edu.train import TrainConfig
     torch.set_num_threads(1)
     env = distributed_env()
     rank, world, device = init_distributed("gloo") if env else (0, 1, torch.device("cpu"))
-    ds = ToyMotionClips(n=24, seed=0)
-    seed_everything(0); model = TinyJointNet()
-    cfg = TrainConfig(lr=1e-2, batch_size=batch_size, iterations=iterations, seed=seed)
-    cls = DistributedTrainer if env else Trainer
-    t = cls(model, ds, cfg, device=device, rank=rank, world=world).fit()
-    if rank == 0:
-        w = torch.cat([p.detach().flatten() for p in t.model.parameters()])
-        json.dump({"world": world, "losses": [h["loss"] for h in t.history], "weights": w.tolist()}, open(out, "w"))
+    for case in cases:
+        kind, optimizer, sync = DDP_CASES[case]
+        seed_everything(0); model, ds = _check_model(kind)
+        cfg = TrainConfig(lr=lr, batch_size=batch_size, iterations=iterations, seed=3, optimizer=optimizer)
+        grads = _FirstGradients()
+        kw = dict(sync_batchnorm=sync) if env else {}
+        t = (DistributedTrainer if env else Trainer)(model, ds, cfg, device=device, rank=rank, world=world,
+                                                      callbacks=[grads], **kw).fit()
+        if rank == 0:
+            tensors = {"loss": torch.tensor([h["loss"] for h in t.history]), "world": torch.tensor(world)}
+            tensors.update({f"grad.{n}": g for n, g in grads.grads.items()})
+            tensors.update({f"weight.{n}": p.detach().clone() for n, p in t.model.named_parameters()})
+            Path(out).mkdir(parents=True, exist_ok=True)
+            save_file({k: v.contiguous() for k, v in tensors.items()}, str(Path(out) / f"{case}.safetensors"))
     cleanup_distributed()

@@ -46,6 +46,7 @@ class TrainConfig:
     w_ldm: float = 0.1            # lambda_ldm
     precision: str = "fp32"       # "fp32", "bf16" (autocast) or "fp16" (autocast + GradScaler)
     grad_clip: float = 0.0        # max gradient norm; 0 = no clipping (release)
+    optimizer: str = "adamw"      # "adamw" (release) or "sgd" (momentum 0.9: no per-weight step rescaling)
     compile: bool = False         # wrap the model in torch.compile
     channels_last: bool = False   # store 4-d conv weights channels-last (helps tensor cores on GPU)
     num_workers: int = 0          # DataLoader workers (0 in notebooks and tests)
@@ -56,6 +57,8 @@ class TrainConfig:
             raise ValueError(f"precision: expected 'fp32', 'bf16' or 'fp16', got {self.precision!r}")
         if self.schedule not in ("constant", "cosine"):
             raise ValueError(f"schedule: expected 'constant' or 'cosine', got {self.schedule!r}")
+        if self.optimizer not in ("adamw", "sgd"):
+            raise ValueError(f"optimizer: expected 'adamw' or 'sgd', got {self.optimizer!r}")
         if self.batch_size < 1 or self.iterations < 0: raise ValueError("batch_size must be >= 1 and iterations >= 0")
 
     @property
@@ -269,7 +272,8 @@ class Trainer:
         self.model = model.to(self.device)
         if self.cfg.channels_last: self.model = self.model.to(memory_format=torch.channels_last)
         self.forward = torch.compile(self.model) if self.cfg.compile else self.model
-        self.opt = torch.optim.AdamW(self.model.parameters(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay)
+        opt, extra = (torch.optim.AdamW, {}) if self.cfg.optimizer == "adamw" else (torch.optim.SGD, {"momentum": 0.9})
+        self.opt = opt(self.model.parameters(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay, **extra)
         n = max(1, self.cfg.iterations)
         lam = (lambda i: 0.5 * (1 + math.cos(math.pi * min(i, n) / n))) if self.cfg.schedule == "cosine" else (lambda i: 1.0)
         self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lam)
