@@ -16,50 +16,34 @@ import torch.nn.functional as F
 from matplotlib.figure import Figure
 
 from .core import check_shape
-from .viz import as_numpy, interocular_distance, overlay_heatmap
+from .faces import FACE_REGIONS, REGION_RADIUS, eye_centre_distance
+from .viz import as_numpy, overlay_heatmap
 
 # %% auto #0
-__all__ = ['JAW', 'RIGHT_BROW', 'LEFT_BROW', 'NOSE', 'RIGHT_EYE', 'LEFT_EYE', 'MOUTH_CORNERS', 'CHIN', 'FACE_REGIONS',
-           'REGION_RADIUS', 'AU_REGIONS', 'METHODS', 'BASELINES', 'region_masks', 'regions_of_aus',
-           'moved_regions_from_flow', 'moved_regions_of_synthetic', 'region_mass', 'PointingScore', 'pointing_score',
-           'logits_of', 'LogitsModel', 'MotionModel', 'to_motion', 'Attribution', 'eval_mode', 'attribute',
-           'record_activations', 'fcc_kernels', 'effective_receptive_field', 'ccc_neighbours', 'f5c_inputs',
-           'plot_neighbour_graph', 'plot_channel_maps', 'plot_attribution', 'plot_region_scores', 'ClipExplanation',
-           'explain_clip', 'pointing_benchmark', 'pointing_clips']
+__all__ = ['AU_REGIONS', 'METHODS', 'BASELINES', 'region_masks', 'regions_of_aus', 'moved_regions_from_flow',
+           'moved_regions_of_synthetic', 'region_mass', 'PointingScore', 'pointing_score', 'logits_of', 'LogitsModel',
+           'MotionModel', 'to_motion', 'Attribution', 'eval_mode', 'attribute', 'record_activations', 'fcc_kernels',
+           'effective_receptive_field', 'ccc_neighbours', 'f5c_inputs', 'plot_neighbour_graph', 'plot_channel_maps',
+           'plot_attribution', 'plot_region_scores', 'ClipExplanation', 'explain_clip', 'pointing_benchmark',
+           'pointing_clips']
 
 # %% ../nbs/31_attribution.ipynb #c006
-JAW = tuple(range(0, 17))
-RIGHT_BROW, LEFT_BROW = tuple(range(17, 22)), tuple(range(22, 27))
-NOSE = tuple(range(27, 36))
-RIGHT_EYE, LEFT_EYE = tuple(range(36, 42)), tuple(range(42, 48))
-MOUTH_CORNERS = (48, 54)            # the two lip corners
-CHIN = (6, 7, 8, 9, 10, 57)         # the lower jaw around the chin tip (8) and the lower lip's middle (57)
-
-FACE_REGIONS = {                    # region -> anchor landmarks (dlib's 68-point order, 0-based)
-    "brows": RIGHT_BROW + LEFT_BROW,
-    "eyes": RIGHT_EYE + LEFT_EYE,
-    "nose": NOSE,
-    "mouth_corners": MOUTH_CORNERS,
-    "chin": CHIN,
-}
-REGION_RADIUS = {"brows": 0.2, "eyes": 0.2, "nose": 0.15, "mouth_corners": 0.3, "chin": 0.2}  # rho, in inter-ocular distances
-
 def region_masks(landmarks, # (68, 2) points of one frame, pixels, x first
                  size: tuple[int, int], # (H, W) of the frame
-                 radius: dict | None = None, # region -> rho (fraction of the inter-ocular distance); None = REGION_RADIUS
+                 radius: dict | None = None, # region -> rho (fraction of the eye-centre distance); None = REGION_RADIUS
                 ) -> dict[str, np.ndarray]:
-    "Boolean (H, W) mask of every facial region: pixels within rho * d_io of one of the region's anchor points."
+    "Boolean (H, W) mask of every facial region (FACE_REGIONS): pixels within rho * d_ec of one of its anchor points."
     lm = as_numpy(landmarks)
     check_shape(lm, "68 2", name="landmarks")
     H, W = size
     radius = {**REGION_RADIUS, **(radius or {})}
-    d_io = float(interocular_distance(lm))
+    d_ec = float(eye_centre_distance(lm))
     yy, xx = np.mgrid[:H, :W]
     pix = np.stack([xx, yy], -1).reshape(-1, 1, 2).astype(np.float32)      # (H*W, 1, 2), x first
     masks = {}
     for name, anchors in FACE_REGIONS.items():
         d = np.linalg.norm(pix - lm[list(anchors)][None], axis=-1).min(1)   # distance to the nearest anchor
-        masks[name] = (d <= radius[name] * d_io).reshape(H, W)
+        masks[name] = (d <= radius[name] * d_ec).reshape(H, W)
     return masks
 
 # %% ../nbs/31_attribution.ipynb #c011
@@ -104,7 +88,7 @@ def moved_regions_of_synthetic(clip, # a `mol_edu.synthetic.SyntheticClip`
     from mol_edu.synthetic import au_field
     lm = as_numpy(clip.landmarks)[0]
     H, W = clip.frames.shape[-2:]
-    iod = float(interocular_distance(lm))
+    iod = float(eye_centre_distance(lm))
     field_ = sum(au_field(au, side, lm, iod, (H, W), amplitude=amp).numpy() for au, side, amp, *_ in clip.plan.aus)
     return moved_regions_from_flow(np.asarray(field_)[None], region_masks(lm, (H, W)), threshold)
 

@@ -18,7 +18,7 @@ from fastcore.script import call_parse, Param, store_true
 from torch.utils.data import DataLoader, Dataset
 
 from .core import get_device, seed_everything
-from .train import TrainConfig, TinyJointNet, load_weights, read_checkpoint_meta, predict, normalise_clip
+from .train import REPORTED_ERRORS, format_errors, TrainConfig, TinyJointNet, load_weights, read_checkpoint_meta, predict, normalise_clip
 from .loso import (LOSOConfig, run_loso, write_report, format_summary, confusion_matrix, scores_from_confusion,
                           pool_by_video)
 
@@ -196,8 +196,7 @@ def eval_main(checkpoint, dataset="synthetic", subjects=None, data_subjects=DEMO
         from mol_edu.prepare import PreparedDataset
         ds = PreparedDataset(dataset, subjects=subjects or None)
     p = predict(model, ds, dev, batch_size)
-    out = {"checkpoint": str(checkpoint), "clips": len(ds), "epe": p["epe"], "nme_inter_ocular": p["nme_inter_ocular"],
-           "nme_eye_centre": p["nme_eye_centre"]}
+    out = {"checkpoint": str(checkpoint), "clips": len(ds), **{k: p[k] for k in REPORTED_ERRORS}}
     K = len(ds.classes)
     out["clip"] = scores_from_confusion(confusion_matrix(p["labels"], p["probs"].argmax(1), K))
     vp, vl, _ = pool_by_video(p["probs"], p["labels"], p["videos"])
@@ -219,7 +218,7 @@ def eval_cli(checkpoint: str, # a checkpoint folder (model.safetensors + checkpo
     print(f"{r['checkpoint']} on {dataset} ({r['clips']} clips)")
     for unit in ("video", "clip"):
         s = r[unit]; print(f"  per {unit:<5} ACC {s['acc']:.3f} UAR {s['uar']:.3f} UF1 {s['uf1']:.3f} WF1 {s['wf1']:.3f}")
-    print(f"  EPE {r['epe']:.3f} px | NME inter-ocular {r['nme_inter_ocular']:.4f} | eye-centre {r['nme_eye_centre']:.4f}")
+    print("  " + format_errors(r))
     return r
 
 # %% ../nbs/25_cli.ipynb #c023
@@ -252,7 +251,8 @@ def video_clips(frames_bgr: np.ndarray, # (N, H, W, 3) uint8
                ) -> tuple:
     "Aligned, cropped clips of a raw video: (clips (S, 1, T, size, size) in [0, 1], landmarks (S, T, 68, 2), frame ids)."
     import cv2
-    from mol_edu.prepare import PrepareSettings, align_face, clip_indices, detect_video_landmarks
+    from mol_edu.faces import clip_indices
+    from mol_edu.prepare import PrepareSettings, align_face, detect_video_landmarks
     st = PrepareSettings(clip_length=T)
     lms, _ = detect_video_landmarks(frames_bgr, settings=st)
     gray = [cv2.cvtColor(f, cv2.COLOR_BGR2GRAY) for f in frames_bgr]
@@ -281,7 +281,7 @@ def predict_video(model, spec: dict, classes: list, source, device=None) -> dict
 def plot_prediction(pred: dict, path):
     "Save a picture: frames 1 and 2 of the first clip with predicted landmarks, and the predicted flow (colour)."
     import matplotlib.pyplot as plt
-    from mol_edu.train import atomic_write
+    from mol_edu.core import atomic_write
     fr, fl, lm = pred["frames"], pred["flow"], pred["landmarks"]
     mag = np.hypot(fl[0, 0], fl[0, 1])
     fig, ax = plt.subplots(1, 3, figsize=(7, 2.6), dpi=72)

@@ -8,12 +8,17 @@ from __future__ import annotations
 import os
 import random
 import re
+import shutil
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
 
 import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['DEVICE_ENV', 'SHAPE_LEGEND', 'get_device', 'seed_everything', 'check_shape', 'smoke_cli']
+__all__ = ['DEVICE_ENV', 'SHAPE_LEGEND', 'get_device', 'seed_everything', 'check_shape', 'atomic_write', 'atomic_write_bytes',
+           'atomic_write_text', 'atomic_directory', 'smoke_cli']
 
 # %% ../nbs/00_core.ipynb #c006
 DEVICE_ENV = "MOL_EDU_DEVICE"  # environment variable that overrides the automatic device choice
@@ -86,6 +91,54 @@ def check_shape(x, # a tensor or array (anything with `.shape`)
     if not ok:
         raise ValueError(f"{name}: expected shape {_fmt_spec(names, fixed)}, got {tuple(shape)}")
     return sizes
+
+# %% ../nbs/00_core.ipynb #c018b
+def atomic_write(path, # the file to (re)write
+                 write, # write(tmp_path): fills the temporary file
+                ) -> Path:
+    "Write `path` all at once: `write` fills a temporary file beside it, which then replaces `path` in one rename."
+    path = Path(path)
+    if path.is_dir(): raise ValueError(f"{path}: is a folder, expected a file name")
+    try: path.parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError): raise ValueError(f"{path.parent}: is a file, expected a folder") from None
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"); os.close(fd)
+    try:
+        write(tmp)
+        with open(tmp, "rb+") as f: os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)                      # what a plain open() would have given
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp): os.remove(tmp)
+    return path
+
+def atomic_write_bytes(path, data: bytes) -> Path:
+    "`atomic_write` of a bytes object."
+    return atomic_write(path, lambda p: Path(p).write_bytes(data))
+
+def atomic_write_text(path, text: str) -> Path:
+    "`atomic_write` of a string (UTF-8)."
+    return atomic_write(path, lambda p: Path(p).write_text(text, encoding="utf-8"))
+
+_UMASK = os.umask(0); os.umask(_UMASK)                      # read once: the process's file-creation mask
+
+# %% ../nbs/00_core.ipynb #c018c
+@contextmanager
+def atomic_directory(folder, # the folder to (re)write
+                    ):
+    "Yield an empty temporary folder beside `folder`; on success it replaces `folder` (on an error it is removed)."
+    folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".tmp-{folder.name}-"))
+    try:
+        yield tmp
+        old = None
+        if folder.exists():                                  # a rename cannot replace a non-empty folder:
+            old = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".old-{folder.name}-")); old.rmdir()
+            os.replace(folder, old)                          # move the old version aside first
+        os.replace(tmp, folder)
+        if old is not None: shutil.rmtree(old, ignore_errors=True)
+    finally:
+        if tmp.exists(): shutil.rmtree(tmp, ignore_errors=True)
 
 # %% ../nbs/00_core.ipynb #c020
 def smoke_cli():

@@ -133,9 +133,9 @@ class DistributedTrainer(Trainer):
         return path
 
 # %% ../nbs/24_distributed.ipynb #c013
-DDP_CASES = {   # name: (model, optimiser, BatchNorm over the global batch)
-    "tiny-sgd": ("tiny", "sgd", True), "tiny-adamw": ("tiny", "adamw", True),
-    "mol-sgd": ("mol", "sgd", True), "mol-sgd-per-process-bn": ("mol", "sgd", False)}
+DDP_CASES = {   # name: (model, optimiser, BatchNorm over the global batch, SGD/AdamW steps)
+    "tiny-sgd": ("tiny", "sgd", True, 4), "tiny-adamw": ("tiny", "adamw", True, 4),   # MOL: 2 steps, while still smooth
+    "mol-sgd": ("mol", "sgd", True, 2), "mol-sgd-per-process-bn": ("mol", "sgd", False, 2)}
 
 class _FirstGradients(Callback):
     "Keep a copy of every parameter's gradient after the first step (DDP has averaged it by then)."
@@ -151,8 +151,8 @@ def _check_model(kind: str):
     return MOL(cfg), ToyMotionClips(n=16, seed=0, size=cfg.image_size)
 
 def ddp_check_worker(out: str, # folder: rank 0 writes <case>.safetensors there
-                     cases=tuple(DDP_CASES), iterations: int = 4, batch_size: int = 8, lr: float = 1e-2):
-    "Train each case under torchrun (or alone); rank 0 saves its losses, first-step gradients and final weights."
+                     cases=tuple(DDP_CASES), batch_size: int = 8, lr: float = 1e-2):
+    "Train each case under torchrun (or alone); rank 0 saves its losses, first-step gradients and weight changes."
     from safetensors.torch import save_file
     from mol_edu.core import seed_everything
     from mol_edu.train import TrainConfig
@@ -160,8 +160,9 @@ def ddp_check_worker(out: str, # folder: rank 0 writes <case>.safetensors there
     env = distributed_env()
     rank, world, device = init_distributed("gloo") if env else (0, 1, torch.device("cpu"))
     for case in cases:
-        kind, optimizer, sync = DDP_CASES[case]
+        kind, optimizer, sync, iterations = DDP_CASES[case]
         seed_everything(0); model, ds = _check_model(kind)
+        start = {n: p.detach().clone() for n, p in model.named_parameters()}
         cfg = TrainConfig(lr=lr, batch_size=batch_size, iterations=iterations, seed=3, optimizer=optimizer)
         grads = _FirstGradients()
         kw = dict(sync_batchnorm=sync) if env else {}
@@ -170,7 +171,7 @@ def ddp_check_worker(out: str, # folder: rank 0 writes <case>.safetensors there
         if rank == 0:
             tensors = {"loss": torch.tensor([h["loss"] for h in t.history]), "world": torch.tensor(world)}
             tensors.update({f"grad.{n}": g for n, g in grads.grads.items()})
-            tensors.update({f"weight.{n}": p.detach().clone() for n, p in t.model.named_parameters()})
+            tensors.update({f"step.{n}": p.detach() - start[n] for n, p in t.model.named_parameters()})
             Path(out).mkdir(parents=True, exist_ok=True)
             save_file({k: v.contiguous() for k, v in tensors.items()}, str(Path(out) / f"{case}.safetensors"))
     cleanup_distributed()

@@ -17,7 +17,9 @@ import torch
 from torch.utils.data import Subset
 
 from .core import seed_everything, get_device
-from .train import (TrainConfig, Trainer, ProgressBar, Callback, atomic_write, plot_loss_terms, predict,
+from .core import atomic_write
+from .train import (TrainConfig, Trainer, ProgressBar, Callback, plot_loss_terms, predict,
+                           REPORTED_ERRORS, format_errors,
                            TinyJointNet, ToyMotionClips)
 from .loss import LOSS_TERMS
 
@@ -184,8 +186,7 @@ def run_loso(dataset, # the whole corpus: sample dicts, `.classes`, `.subjects`
                 preds["best_on_test"] = max(cands, key=lambda c: (_accuracy(c[1]), -c[0]))[1]
             fold = {"subject": subject, "n_train": len(train_ds), "n_test": len(test_ds),
                     "seconds": time.time() - t0, "history": trainer.history,
-                    "epe": final["epe"], "nme_inter_ocular": final["nme_inter_ocular"],
-                    "nme_eye_centre": final["nme_eye_centre"],
+                    **{k: final[k] for k in REPORTED_ERRORS},
                     "predictions": {k: {"probs": v["probs"].tolist(), "labels": v["labels"].tolist(),
                                         "subjects": v["subjects"], "videos": v["videos"]} for k, v in preds.items()}}
             if done is not None and rank == 0: atomic_write(done, lambda p: Path(p).write_text(json.dumps(fold)))
@@ -222,7 +223,7 @@ def summarise(res: LOSOResult, seconds: float | None = None) -> dict:
     out = {"classes": res.classes, "folds": [f["subject"] for f in res.folds], "n_folds": len(res.folds)}
     for sel in res.predictions:
         for unit in ("video", "clip"): out[f"{sel}/{unit}"] = res.scores(sel, unit)
-    for k in ("epe", "nme_inter_ocular", "nme_eye_centre"):
+    for k in REPORTED_ERRORS:
         n = np.array([f["n_test"] for f in res.folds], dtype=np.float64)
         out[k] = float(np.sum([f[k] * w for f, w in zip(res.folds, n)]) / n.sum())
     if seconds is not None: out["seconds"] = seconds
@@ -239,7 +240,7 @@ def write_report(res: LOSOResult, # the run
     summary = summarise(res, seconds)
     atomic_write(out / "config.json", lambda p: Path(p).write_text(json.dumps(config, indent=1, default=str)))
     atomic_write(out / "summary.json", lambda p: Path(p).write_text(json.dumps(summary, indent=1)))
-    cols = ["subject", "n_train", "n_test", "acc_clip", "seconds", "epe", "nme_inter_ocular", "nme_eye_centre"]
+    cols = ["subject", "n_train", "n_test", "acc_clip", "seconds", *REPORTED_ERRORS]
     def _csv(p, rows, header):
         with open(p, "w", newline="") as f:
             w = csv.writer(f); w.writerow(header); w.writerows(rows)
@@ -275,8 +276,7 @@ def format_summary(summary: dict, # from `summarise` / `write_report`
     for key, s in summary.items():
         if isinstance(s, dict) and "uf1" in s:
             lines.append(f"{key:<22}{s['n']:>5}{s['acc']:>8.3f}{s['uar']:>8.3f}{s['uf1']:>8.3f}{s['wf1']:>8.3f}")
-    lines.append(f"flow EPE {summary['epe']:.3f} px | landmark NME inter-ocular {summary['nme_inter_ocular']:.4f}, "
-                 f"eye-centre {summary['nme_eye_centre']:.4f}")
+    lines.append(format_errors(summary))
     if "best_on_test" in str(list(summary)): lines.append("best_on_test rows select on the test subject (the release's protocol): optimistic, not a result.")
     if "seconds" in summary: lines.append(f"wall time {summary['seconds']:.0f} s")
     return "\n".join(lines)

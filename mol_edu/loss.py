@@ -12,18 +12,10 @@ import torch
 import torch.nn.functional as F
 
 from .core import check_shape
+from .faces import N_LANDMARKS, eye_centre_distance
 
 # %% auto #0
-__all__ = ['N_LANDMARKS', 'LEFT_EYE', 'RIGHT_EYE', 'LEFT_EYE_OUTER', 'RIGHT_EYE_OUTER', 'LOSS_TERMS', 'NME_NORMALISERS',
-           'flow_loss', 'eye_centre_distance', 'inter_ocular_distance', 'landmark_loss', 'LossWeights', 'joint_loss',
-           'endpoint_error', 'landmark_nme']
-
-# %% ../nbs/20_loss.ipynb #c006
-N_LANDMARKS = 68                 # L: dlib's 68-point scheme
-LEFT_EYE = slice(36, 42)         # points 36-41: the eye on the image's left
-RIGHT_EYE = slice(42, 48)        # points 42-47: the eye on the image's right
-LEFT_EYE_OUTER = 36              # outer corner of the left eye
-RIGHT_EYE_OUTER = 45             # outer corner of the right eye
+__all__ = ['LOSS_TERMS', 'flow_loss', 'landmark_loss', 'LossWeights', 'joint_loss', 'endpoint_error']
 
 # %% ../nbs/20_loss.ipynb #c011
 def flow_loss(pred: torch.Tensor, # predicted flow (B, P, 2, H, W), pixels, x first
@@ -33,25 +25,6 @@ def flow_loss(pred: torch.Tensor, # predicted flow (B, P, 2, H, W), pixels, x fi
     s = check_shape(pred, "B P 2 H W", name="flow prediction")
     check_shape(target, "B P 2 H W", name="flow target", **s)
     return F.mse_loss(pred, target.to(pred.dtype)) / s["P"]
-
-# %% ../nbs/20_loss.ipynb #c016
-def _check_points(landmarks):
-    "Raise a one-line ValueError unless the last two axes are (68, 2)."
-    if tuple(landmarks.shape[-2:]) != (N_LANDMARKS, 2):
-        raise ValueError(f"landmarks: expected shape (..., L={N_LANDMARKS}, 2), got {tuple(landmarks.shape)}")
-
-def eye_centre_distance(landmarks: torch.Tensor, # (..., 68, 2) pixels, x first
-                       ) -> torch.Tensor:
-    "Distance between the two eye centres (means of points 36-41 and 42-47), the release's normaliser: (...)."
-    _check_points(landmarks)
-    left, right = landmarks[..., LEFT_EYE, :].mean(-2), landmarks[..., RIGHT_EYE, :].mean(-2)
-    return (left - right).norm(dim=-1)
-
-def inter_ocular_distance(landmarks: torch.Tensor, # (..., 68, 2) pixels, x first
-                         ) -> torch.Tensor:
-    "Distance between the outer eye corners (points 36 and 45), the usual 300-W normaliser: (...)."
-    _check_points(landmarks)
-    return (landmarks[..., LEFT_EYE_OUTER, :] - landmarks[..., RIGHT_EYE_OUTER, :]).norm(dim=-1)
 
 # %% ../nbs/20_loss.ipynb #c022
 def landmark_loss(pred: torch.Tensor, # predicted landmarks (B, P, 68, 2) of frames 2..T, pixels, x first
@@ -102,18 +75,3 @@ def endpoint_error(pred: torch.Tensor, # predicted flow (B, P, 2, H, W), pixels
     s = check_shape(pred, "B P 2 H W", name="flow prediction")
     check_shape(target, "B P 2 H W", name="flow target", **s)
     return (pred.float() - target.float()).norm(dim=2).mean()
-
-# %% ../nbs/20_loss.ipynb #c037
-NME_NORMALISERS = {"inter_ocular": inter_ocular_distance, "eye_centre": eye_centre_distance}
-
-def landmark_nme(pred: torch.Tensor, # predicted landmarks (B, P, 68, 2), pixels
-                 target: torch.Tensor, # target landmarks, same shape
-                 norm: str = "inter_ocular", # "inter_ocular" (outer corners 36/45) or "eye_centre" (release)
-                ) -> torch.Tensor:
-    "Normalised mean error: mean point-to-point L2 error / face size, averaged over frames and clips."
-    if norm not in NME_NORMALISERS: raise ValueError(f"norm: expected one of {list(NME_NORMALISERS)}, got {norm!r}")
-    s = check_shape(pred, "B P L 2", name="landmark prediction", L=N_LANDMARKS)
-    check_shape(target, "B P L 2", name="landmark target", **s)
-    pred, target = pred.float(), target.float()
-    d = NME_NORMALISERS[norm](target)                                   # (B, P)
-    return ((pred - target).norm(dim=-1).mean(-1) / d).mean()

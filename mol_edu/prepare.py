@@ -5,9 +5,7 @@
 # %% ../nbs/13_prepare.ipynb #c003
 from __future__ import annotations
 
-import functools
 import hashlib
-import importlib.util
 import json
 import os
 import shutil
@@ -20,16 +18,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .core import atomic_directory, atomic_write_text
+from .faces import (FACE_PHOTOS, alignment_matrix, clip_indices, detect_face, face_photo, landmark_nme,
+                           predict_landmarks, transform_points)
 from .datasets import VideoIndex, VideoRecord, frame_number, read_casme2, read_release_layout, read_samm, \
     read_smic, write_demo_tree
 
 # %% auto #0
-__all__ = ['LANDMARK_MODEL', 'LEFT_EYE', 'RIGHT_EYE', 'NOSE_TIP', 'MOUTH_LEFT', 'MOUTH_RIGHT', 'CACHE_FORMAT', 'ARRAY_FILES',
-           'PrepareSettings', 'PrepareError', 'PrepareWarning', 'dlib_model_dir', 'face_models', 'detect_face',
-           'predict_landmarks', 'face_video', 'write_face_tree', 'alignment_matrix', 'transform_points', 'align_face',
-           'crop_clip', 'clip_indices', 'tvl1_flow', 'read_frames', 'detect_video_landmarks', 'tool_versions',
-           'video_dir_name', 'check_cached_video', 'prepare_video', 'prepare_index', 'format_summary', 'prepare_cli',
-           'PreparedDataset', 'loso_folds', 'ground_truth_agreement']
+__all__ = ['CACHE_FORMAT', 'ARRAY_FILES', 'PrepareSettings', 'PrepareError', 'PrepareWarning', 'face_video', 'write_face_tree',
+           'align_face', 'crop_clip', 'tvl1_flow', 'read_frames', 'detect_video_landmarks', 'tool_versions',
+           'video_dir_name', 'check_cached_video', 'prepare_video', 'prepare_index', 'format_prepare_summary',
+           'prepare_cli', 'PreparedDataset', 'loso_folds', 'ground_truth_agreement']
 
 # %% ../nbs/13_prepare.ipynb #c006
 @dataclass(frozen=True)
@@ -60,60 +59,15 @@ class PrepareError(ValueError):
 class PrepareWarning(UserWarning):
     "A recoverable problem in one frame or video (e.g. no face found, fallback used); the message names the file."
 
-# %% ../nbs/13_prepare.ipynb #c010
-LANDMARK_MODEL = "shape_predictor_68_face_landmarks.dat"
-
-def dlib_model_dir() -> Path:
-    "The `models/` folder of the installed `face-recognition-models` package (located, never imported)."
-    spec = importlib.util.find_spec("face_recognition_models")
-    if spec is None or not spec.submodule_search_locations:
-        raise PrepareError("the face-recognition-models package is not installed (pip install face-recognition-models); "
-                           f"it ships {LANDMARK_MODEL}")
-    for loc in spec.submodule_search_locations:
-        if (Path(loc) / "models" / LANDMARK_MODEL).is_file(): return Path(loc) / "models"
-    raise PrepareError(f"{LANDMARK_MODEL} not found under {list(spec.submodule_search_locations)}")
-
-@functools.lru_cache(maxsize=None)
-def face_models():
-    "dlib's frontal face detector and 68-point shape predictor, loaded on first call (once per process)."
-    import dlib
-    return dlib.get_frontal_face_detector(), dlib.shape_predictor(str(dlib_model_dir() / LANDMARK_MODEL))
-
-def detect_face(rgb, upsample: int = 1):
-    "The largest face dlib finds in `rgb` (H,W,3 uint8), as (left, top, right, bottom), or None."
-    det, _ = face_models()
-    rects = det(np.ascontiguousarray(rgb), upsample)
-    if len(rects) == 0: return None
-    r = max(rects, key=lambda r: r.width() * r.height())
-    return (r.left(), r.top(), r.right(), r.bottom())
-
-def predict_landmarks(rgb, box) -> np.ndarray:
-    "dlib's 68 landmarks (68, 2) float32, pixels, x first, inside face `box` (left, top, right, bottom)."
-    import dlib
-    _, pred = face_models()
-    shape = pred(np.ascontiguousarray(rgb), dlib.rectangle(*[int(v) for v in box]))
-    return np.array([[p.x, p.y] for p in shape.parts()], dtype=np.float32)
-
 # %% ../nbs/13_prepare.ipynb #c013
-def _face_image(which):
-    import cv2
-    if which == "astronaut":
-        import skimage.data
-        img = cv2.cvtColor(skimage.data.astronaut(), cv2.COLOR_RGB2BGR)[10:290, 80:360]
-    elif which == "grace_hopper":
-        import matplotlib
-        img = cv2.imread(str(Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"))[40:440, 60:460]
-    else: raise ValueError(f"face must be 'astronaut' or 'grace_hopper', got {which!r}")
-    return img
-
 def face_video(n: int = 8, # number of frames
-               face: str = "astronaut", # "astronaut" (scikit-image) or "grace_hopper" (matplotlib)
+               face: str = "astronaut", # one of FACE_PHOTOS: "astronaut" (scikit-image) or "grace_hopper" (matplotlib)
                size: int = 200, # frame side in pixels
                step: tuple = (0.4, -0.2), # translation per frame (dx, dy) in pixels
               ) -> np.ndarray:
     "A (n, size, size, 3) uint8 BGR 'video' of a real face moving by `step` pixels per frame."
     import cv2
-    base = cv2.resize(_face_image(face), (size, size), interpolation=cv2.INTER_AREA)
+    base = cv2.resize(face_photo(face, color=True, crop=True), (size, size), interpolation=cv2.INTER_AREA)
     out = [cv2.warpAffine(base, np.float32([[1, 0, k * step[0]], [0, 1, k * step[1]]]), (size, size),
                           flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT) for k in range(n)]
     return np.stack(out)
@@ -127,37 +81,11 @@ def write_face_tree(root, dataset: str = "casme2", subjects: int = 2, videos: in
     by_video = {}
     for f in files: by_video.setdefault(f.parent, []).append(f)
     for i, (folder, fs) in enumerate(sorted(by_video.items())):
-        vid = face_video(len(fs), ("astronaut", "grace_hopper")[i % 2], size, step)
+        vid = face_video(len(fs), FACE_PHOTOS[i % 2], size, step)
         for f, img in zip(sorted(fs, key=frame_number), vid): cv2.imwrite(str(f), img)
     return Path(root)
 
 # %% ../nbs/13_prepare.ipynb #c017
-LEFT_EYE, RIGHT_EYE = slice(36, 42), slice(42, 48)  # dlib's 68-point indices (0-based)
-NOSE_TIP, MOUTH_LEFT, MOUTH_RIGHT = 30, 48, 54
-
-def alignment_matrix(landmarks, # (68, 2) pixels, x first
-                     size: int = 144, # S, side of the aligned image
-                     enlarge: float = 2.5, # beta, box enlargement
-                    ) -> np.ndarray:
-    "The (2, 3) affine map of the release's alignment: level eyes, eyes-nose-mouth box x enlarge fills size x size."
-    p = np.asarray(landmarks, dtype=np.float64)
-    e_l, e_r = p[LEFT_EYE].mean(0), p[RIGHT_EYE].mean(0)
-    d = e_r - e_l
-    dist = np.hypot(*d)
-    if not np.isfinite(dist) or dist < 1e-6: raise PrepareError("alignment: the two eye centres coincide")
-    cos, sin = d / dist
-    R = np.array([[cos, sin], [-sin, cos]])
-    K = np.stack([e_l, e_r, p[NOSE_TIP], p[MOUTH_LEFT], p[MOUTH_RIGHT]]) @ R.T  # rotated key points
-    lo, hi = K.min(0), K.max(0)
-    c, half = (lo + hi) / 2, enlarge * (hi - lo).max() / 2
-    s = (size - 1) / 2 / half
-    return np.hstack([s * R, (-s * c + (size - 1) / 2)[:, None]])  # p' = s (R p - c) + (S-1)/2
-
-def transform_points(points, M) -> np.ndarray:
-    "Apply a (2, 3) affine map to (..., 2) points."
-    points = np.asarray(points, dtype=np.float64)
-    return (points @ M[:, :2].T + M[:, 2]).astype(np.float32)
-
 def align_face(gray, # (H, W) uint8 frame
                landmarks, # (68, 2) landmarks of that frame
                settings: PrepareSettings = PrepareSettings(),
@@ -186,13 +114,6 @@ def crop_clip(frames, # (T, S, S) aligned frames
     out = (np.array(frames[..., top:top + size, left:left + size]), lm)
     if flow is not None: out += (np.array(flow[..., top:top + size, left:left + size], dtype=np.float32),)
     return out
-
-# %% ../nbs/13_prepare.ipynb #c028
-def clip_indices(n_frames: int, T: int = 8) -> np.ndarray:
-    "(s, T) frame positions of the release's clips: clip j takes j, j+s, ..., j+(T-1)s with s = n_frames // T."
-    s = n_frames // T
-    if s == 0: raise PrepareError(f"a video needs at least {T} frames for one clip, it has {n_frames}")
-    return np.arange(s)[:, None] + s * np.arange(T)[None, :]
 
 # %% ../nbs/13_prepare.ipynb #c032
 def tvl1_flow(prev, # (H, W) uint8 frame k
@@ -252,7 +173,7 @@ def detect_video_landmarks(frames, # (N, H, W, 3) uint8 BGR
     return lms, found
 
 # %% ../nbs/13_prepare.ipynb #c041
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2   # 2: align.npy stored, the alignment's scale as in chapter 09
 ARRAY_FILES = ("frames.npy", "landmarks.npy", "flow.npy", "face_found.npy", "align.npy")
 
 def tool_versions() -> dict:
@@ -319,7 +240,9 @@ def prepare_video(record: VideoRecord, # the video to prepare
         man, why = check_cached_video(folder, settings, record)
         if man is not None: return {"status": "cached", "key": record.key, "reason": "", "timings": {}, "warnings": []}
     T = settings.clip_length
-    idx = clip_indices(len(record.frames), T)  # raises for < T frames
+    if len(record.frames) < T:
+        raise PrepareError(f"{record.key}: a video needs at least {T} frames for one clip, it has {len(record.frames)}")
+    idx = clip_indices(len(record.frames), T)
     s = idx.shape[0]
     used = record.frames[:s * T]
     timings = {}
@@ -350,19 +273,13 @@ def prepare_video(record: VideoRecord, # the video to prepare
             "warnings": [str(w.message) for w in caught]}
 
 def _write_video(folder, arrays, manifest):
-    "Write arrays + manifest into a temporary sibling folder, then swap it into place."
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = folder.parent / f".tmp-{folder.name}-{os.getpid()}"
-    if tmp.exists(): shutil.rmtree(tmp)
-    tmp.mkdir()
-    files = {}
-    for name, a in arrays.items():
-        np.save(tmp / name, np.ascontiguousarray(a), allow_pickle=False)
-        files[name] = {"sha256": _sha256(tmp / name), "shape": list(a.shape), "dtype": str(a.dtype)}
-    manifest = dict(manifest, files=files)
-    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1))
-    if folder.exists(): shutil.rmtree(folder)  # a stale or damaged version
-    os.replace(tmp, folder)
+    "Write arrays + manifest into a temporary sibling folder that then replaces `folder` (core.atomic_directory)."
+    with atomic_directory(folder) as tmp:
+        files = {}
+        for name, a in arrays.items():
+            np.save(tmp / name, np.ascontiguousarray(a), allow_pickle=False)
+            files[name] = {"sha256": _sha256(tmp / name), "shape": list(a.shape), "dtype": str(a.dtype)}
+        (tmp / "manifest.json").write_text(json.dumps(dict(manifest, files=files), indent=1))
 
 # %% ../nbs/13_prepare.ipynb #c049
 def _job(record, out, classes, settings, force):
@@ -416,14 +333,12 @@ def prepare_index(index: VideoIndex, # records to prepare (from a reader)
                "seconds": time.perf_counter() - t0, "workers": workers,
                "timings": {k: sum(r.get("timings", {}).get(k, 0) for r in results)
                            for k in ("read", "detect", "landmarks", "align", "flow")}}
-    index_file = out / "index.json"
-    tmp = out / ".index.json.tmp"
-    tmp.write_text(json.dumps({"dataset": index.name, "protocol": index.protocol, "classes": index.classes,
-                               "settings": asdict(settings), "videos": summary["done"] + summary["cached"]}, indent=1))
-    os.replace(tmp, index_file)
+    atomic_write_text(out / "index.json", json.dumps({"dataset": index.name, "protocol": index.protocol,
+                      "classes": index.classes, "settings": asdict(settings),
+                      "videos": summary["done"] + summary["cached"]}, indent=1))
     return summary
 
-def format_summary(summary: dict) -> str:
+def format_prepare_summary(summary: dict) -> str:
     "A few lines for the end of a run: done / up to date / skipped and why."
     n = len(summary["done"]) + len(summary["cached"]) + len(summary["skipped"])
     lines = [f"{summary['dataset']} ({summary['protocol']}): {n} videos: {len(summary['done'])} prepared, "
@@ -461,7 +376,7 @@ def prepare_cli(dataset: str, # casme2, samm, smic or release (the MOL release's
     settings = PrepareSettings(redetect=not detect_once)
     print(f"mol-prepare: {len(index)} videos of {index.name} ({index.protocol}) -> {out}")
     summary = prepare_index(index, out, settings, workers=workers, force=force)
-    print(format_summary(summary))
+    print(format_prepare_summary(summary))
     n = len(summary["done"]) + len(summary["cached"])
     print(f"{len(summary['done'])} videos in {summary['seconds']:.1f} s; the cache holds {n} videos")
     if n == 0: sys.exit(1)
@@ -537,16 +452,13 @@ def loso_folds(subjects) -> list:
     return [(s, [t for t in subjects if t != s]) for s in subjects]
 
 # %% ../nbs/13_prepare.ipynb #c060
-def _iod(lm):
-    return np.linalg.norm(lm[..., LEFT_EYE, :].mean(-2) - lm[..., RIGHT_EYE, :].mean(-2), axis=-1)
-
 def ground_truth_agreement(cache, # a cache written by `mol-prepare` from a `mol-synth` corpus
                            corpus, # the `mol-synth` output folder (holds ground_truth/<subject>/<video>.npz)
                           ) -> dict:
     "Landmark NME, flow EPE and label/subject agreement of a prepared synthetic corpus against its exact ground truth."
     import cv2
     ds = PreparedDataset(cache, verify=False)
-    nmes, epes, zeros, labels_ok, subjects_ok, per_video = [], [], [], 0, 0, {}
+    nmes, nmes_ec, epes, zeros, labels_ok, subjects_ok, per_video = [], [], [], [], 0, 0, {}
     for d, man in ds.videos:
         rec = man["record"]
         g = np.load(Path(corpus) / "ground_truth" / rec["subject"] / f"{rec['video']}.npz", allow_pickle=False)
@@ -555,7 +467,8 @@ def ground_truth_agreement(cache, # a cache written by `mol-prepare` from a `mol
         pos = np.searchsorted(g["frame_numbers"], [frame_number(p) for p in rec["frames"]])
         maps, lm = np.load(d / "align.npy"), np.load(d / "landmarks.npy")
         gt_lm = np.stack([transform_points(g["landmarks"][p], M) for p, M in zip(pos, maps)])
-        nme = np.linalg.norm(lm - gt_lm, axis=-1).mean(-1) / _iod(gt_lm)
+        nme = landmark_nme(lm, gt_lm)                                   # per frame, outer-corner distance
+        nme_ec = landmark_nme(lm, gt_lm, "eye_centres")
         flow = np.load(d / "flow.npy").astype(np.float32)
         S, C, o = ds.settings.align_size, ds.settings.crop_size, ds.settings.eval_offset
         ys, xs = np.mgrid[0:S, 0:S].astype(np.float32)
@@ -580,11 +493,13 @@ def ground_truth_agreement(cache, # a cache written by `mol-prepare` from a `mol
                 w = (slice(o, o + C), slice(o, o + C))
                 ep.append(np.hypot(flow[j, k, 0][w] - tx[w], flow[j, k, 1][w] - ty[w]).mean())
                 zr.append(np.hypot(tx[w], ty[w]).mean())
-        nmes.append(nme.mean()); epes.append(np.mean(ep)); zeros.append(np.mean(zr))
-        per_video[f"{rec['subject']}/{rec['video']}"] = {"nme": float(nme.mean()), "epe": float(np.mean(ep)),
-                                                         "zero_flow_epe": float(np.mean(zr))}
+        nmes.append(nme.mean()); nmes_ec.append(nme_ec.mean()); epes.append(np.mean(ep)); zeros.append(np.mean(zr))
+        per_video[f"{rec['subject']}/{rec['video']}"] = {
+            "nme_outer_corners": float(nme.mean()), "nme_eye_centres": float(nme_ec.mean()), "epe": float(np.mean(ep)),
+            "zero_flow_epe": float(np.mean(zr))}
     n = len(ds.videos)
     return {"videos": n, "labels_match": labels_ok, "subjects_match": subjects_ok,
-            "nme_mean": float(np.mean(nmes)), "nme_max": float(np.max(nmes)),
+            "nme_outer_corners_mean": float(np.mean(nmes)), "nme_outer_corners_max": float(np.max(nmes)),
+            "nme_eye_centres_mean": float(np.mean(nmes_ec)),
             "epe_mean": float(np.mean(epes)), "epe_max": float(np.max(epes)),
             "zero_flow_epe_mean": float(np.mean(zeros)), "per_video": per_video}

@@ -8,9 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -20,46 +18,30 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 
+from .core import atomic_write_bytes
+from .datasets import CASME2_COLUMNS, PROTOCOLS
+from .faces import (FACE_PHOTOS, FEATURE_REGIONS, MIRROR_PERM, N_LANDMARKS, NOSE_BASE, SUBJECT_LEFT_BROW,
+                           SUBJECT_LEFT_EYE, SUBJECT_RIGHT_BROW, SUBJECT_RIGHT_EYE, alignment_matrix, clip_indices,
+                           dlib_landmarks, eye_centre_distance, face_photo, n_clips, transform_points)
+
 # %% auto #0
-__all__ = ['N_LANDMARKS', 'ALIGN_CANVAS', 'CROP_SIZE', 'CROP_OFFSET', 'BOX_ENLARGE', 'BORDER_GREY', 'BASE_SCALE', 'BASE_EXTENT',
-           'FACE_SOURCES', 'JAW', 'RIGHT_BROW', 'LEFT_BROW', 'NOSE_BRIDGE', 'NOSE_BASE', 'RIGHT_EYE', 'LEFT_EYE',
-           'OUTER_LIPS', 'INNER_LIPS', 'MIRROR_PERM', 'ASSET_NAME', 'VIEWS', 'AU_KERNELS', 'AU_NAMES', 'CLASS_SCHEMES',
-           'CLASS_OVERLAPS', 'SCHEME_ALIASES', 'FACE_REGIONS', 'CASME2_COLUMNS', 'asset_path', 'eye_centres',
-           'alignment_matrix', 'dlib_model_path', 'face_photo', 'dlib_landmarks', 'build_base_faces', 'load_base_faces',
-           'subject_id', 'subject_index', 'Identity', 'make_identity', 'view_mapping', 'NeutralFace', 'neutral_face',
-           'parse_aus', 'au_kernels', 'au_field', 'scheme_name', 'scheme_classes', 'class_patterns', 'SynthConfig',
-           'VideoPlan', 'plan_video', 'au_profile', 'sample_field', 'invert_warp', 'SyntheticClip', 'render_frames',
-           'n_clips', 'clip_frame_ids', 'make_clip', 'SyntheticMicroExpressions', 'loso_subjects',
-           'region_motion_features', 'write_casme2_corpus', 'synth_cli']
+__all__ = ['ALIGN_CANVAS', 'CROP_SIZE', 'CROP_OFFSET', 'BOX_ENLARGE', 'BORDER_GREY', 'BASE_SCALE', 'BASE_EXTENT', 'ASSET_NAME',
+           'VIEWS', 'AU_KERNELS', 'AU_NAMES', 'SCHEME_PROTOCOLS', 'CLASS_PATTERNS', 'CLASS_OVERLAPS', 'SCHEME_ALIASES',
+           'asset_path', 'build_base_faces', 'load_base_faces', 'subject_id', 'subject_index', 'Identity',
+           'make_identity', 'view_mapping', 'NeutralFace', 'neutral_face', 'parse_aus', 'au_kernels', 'au_field',
+           'scheme_name', 'scheme_classes', 'class_patterns', 'SynthConfig', 'VideoPlan', 'plan_video', 'au_profile',
+           'sample_field', 'invert_warp', 'SyntheticClip', 'render_frames', 'make_clip', 'SyntheticMicroExpressions',
+           'loso_subjects', 'region_motion_features', 'write_casme2_corpus', 'synth_cli']
 
 # %% ../nbs/10_synthetic.ipynb #c006
-N_LANDMARKS = 68        # dlib's 68-point scheme
-ALIGN_CANVAS = 144      # side of the aligned canvas of the release (spec section 7)
+ALIGN_CANVAS = 144      # side of the aligned canvas of the release 
 CROP_SIZE = 128         # side of the crop the network sees
 CROP_OFFSET = (ALIGN_CANVAS - CROP_SIZE) // 2  # 8: the centre crop of the release
 BOX_ENLARGE = 2.5       # the alignment box is enlarged this much before it fills the canvas
 BORDER_GREY = 128       # grey value outside the photo
 BASE_SCALE = 1.5        # stored base faces: pixels per canvas unit
 BASE_EXTENT = 1.5       # stored base faces cover this many canvases (a margin around the 144 canvas)
-FACE_SOURCES = ("astronaut", "grace_hopper")  # the two real photos the identities are built from
 
-# landmark groups, dlib order; "right" is the subject's right, i.e. the left of the image
-JAW, RIGHT_BROW, LEFT_BROW = slice(0, 17), slice(17, 22), slice(22, 27)
-NOSE_BRIDGE, NOSE_BASE = slice(27, 31), slice(31, 36)
-RIGHT_EYE, LEFT_EYE = slice(36, 42), slice(42, 48)
-OUTER_LIPS, INNER_LIPS = slice(48, 60), slice(60, 68)
-
-def _mirror_permutation() -> np.ndarray:
-    "Index map of dlib's 68 points under a left-right flip of the image."
-    p = list(range(16, -1, -1))                     # jaw 0..16 -> 16..0
-    p += list(range(26, 21, -1)) + list(range(21, 16, -1))  # brows 17..21 <-> 26..22
-    p += [27, 28, 29, 30] + [35, 34, 33, 32, 31]    # nose bridge stays, nose base flips
-    p += [45, 44, 43, 42, 47, 46] + [39, 38, 37, 36, 41, 40]  # eyes swap
-    p += [54, 53, 52, 51, 50, 49, 48, 59, 58, 57, 56, 55]     # outer lips
-    p += [64, 63, 62, 61, 60, 67, 66, 65]           # inner lips
-    return np.array(p)
-
-MIRROR_PERM = _mirror_permutation()  # landmarks of a flipped face: `flipped[MIRROR_PERM]`
 ASSET_NAME = "base_faces.npz"
 
 def asset_path() -> Path:
@@ -67,89 +49,12 @@ def asset_path() -> Path:
     import mol_edu
     return Path(mol_edu.__file__).parent / "assets" / ASSET_NAME
 
-# %% ../nbs/10_synthetic.ipynb #c009
-def eye_centres(landmarks: np.ndarray # (68, 2) pixels, x first
-               ) -> tuple[np.ndarray, np.ndarray]:
-    "Centres of the subject's right eye (image left) and left eye (image right)."
-    return landmarks[RIGHT_EYE].mean(0), landmarks[LEFT_EYE].mean(0)
-
-def alignment_matrix(landmarks: np.ndarray, # (68, 2) dlib landmarks of the photo, pixels, x first
-                     canvas: int = ALIGN_CANVAS, # side of the aligned canvas
-                     enlarge: float = BOX_ENLARGE, # box enlargement
-                     scale: float = 1.0, # output pixels per canvas unit
-                     extent: float = 1.0, # the output covers `extent` canvases around the canvas centre
-                    ) -> np.ndarray:
-    "2x3 similarity that maps photo pixels to the aligned canvas of the release (spec section 7)."
-    lm = np.asarray(landmarks, dtype=np.float64)
-    if lm.shape != (N_LANDMARKS, 2): raise ValueError(f"landmarks: expected shape (68, 2), got {lm.shape}")
-    er, el = eye_centres(lm)
-    angle = math.atan2(el[1] - er[1], el[0] - er[0])
-    c, s = math.cos(-angle), math.sin(-angle)
-    R = np.array([[c, -s], [s, c]])                          # rotates the eye line to horizontal
-    box = np.stack([er, el, lm[30], lm[48], lm[54]]) @ R.T   # the release's box points, rotated
-    lo, hi = box.min(0), box.max(0)
-    side = enlarge * (hi - lo).max()
-    k = canvas * scale / side
-    size = round(canvas * extent * scale)
-    t = (size - 1) / 2 - k * (lo + hi) / 2
-    return np.concatenate([k * R, t[:, None]], axis=1)
-
-def _apply_affine_np(M: np.ndarray, pts: np.ndarray) -> np.ndarray:
-    "Apply a 2x3 affine matrix to points (n, 2)."
-    return np.asarray(pts, np.float64) @ M[:, :2].T + M[:, 2]
-
 # %% ../nbs/10_synthetic.ipynb #c012
-def _atomic_write_bytes(path: Path, data: bytes):
-    "Write `data` to `path` through a temporary file in the same folder and `os.replace`."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f: f.write(data)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp): os.unlink(tmp)
-        raise
-
 def _save_npz(path: Path, **arrays):
     "Atomically save plain arrays (no object arrays, so they load with `allow_pickle=False`)."
     import io
     buf = io.BytesIO(); np.savez_compressed(buf, **arrays)
-    _atomic_write_bytes(path, buf.getvalue())
-
-def dlib_model_path(name: str = "shape_predictor_68_face_landmarks.dat") -> Path:
-    "Path of a dlib model file shipped by `face-recognition-models` (found without importing it)."
-    import importlib.util
-    spec = importlib.util.find_spec("face_recognition_models")
-    if spec is None or not spec.submodule_search_locations:
-        raise ValueError("face-recognition-models is not installed: pip install face-recognition-models")
-    return Path(list(spec.submodule_search_locations)[0]) / "models" / name
-
-def face_photo(name: str) -> np.ndarray:
-    "One of the two real face photos shipped by installed packages, as a gray uint8 image."
-    import cv2
-    if name == "astronaut":
-        import skimage.data
-        return cv2.cvtColor(skimage.data.astronaut(), cv2.COLOR_RGB2GRAY)
-    if name == "grace_hopper":
-        import matplotlib
-        return cv2.imread(str(Path(matplotlib.get_data_path()) / "sample_data" / "grace_hopper.jpg"), cv2.IMREAD_GRAYSCALE)
-    raise ValueError(f"face photo: expected one of {FACE_SOURCES}, got {name!r}")
-
-def dlib_landmarks(gray: np.ndarray, upsample: int = 1) -> np.ndarray | None:
-    "dlib's 68 landmarks (68, 2) of the largest face in a gray uint8 image, or None if no face is found."
-    import dlib
-    det, pred = _dlib_models()
-    rects = det(np.ascontiguousarray(gray), upsample)
-    if len(rects) == 0: return None
-    r = max(rects, key=lambda r: r.width() * r.height())
-    s = pred(np.ascontiguousarray(gray), r)
-    return np.array([[p.x, p.y] for p in s.parts()], dtype=np.float32)
-
-@lru_cache(maxsize=1)
-def _dlib_models():
-    import dlib
-    return dlib.get_frontal_face_detector(), dlib.shape_predictor(str(dlib_model_path()))
+    atomic_write_bytes(path, buf.getvalue())
 
 def build_base_faces(path: str | Path | None = None, # where to write; default: the package asset
                     ) -> Path:
@@ -158,15 +63,15 @@ def build_base_faces(path: str | Path | None = None, # where to write; default: 
     path = Path(path) if path is not None else asset_path()
     size = round(ALIGN_CANVAS * BASE_EXTENT * BASE_SCALE)
     images, marks = [], []
-    for name in FACE_SOURCES:
+    for name in FACE_PHOTOS:
         gray = face_photo(name)
         lm = dlib_landmarks(gray)
         if lm is None: raise ValueError(f"dlib found no face in the {name} photo")
         M = alignment_matrix(lm, scale=BASE_SCALE, extent=BASE_EXTENT)
         images.append(cv2.warpAffine(gray, M, (size, size), flags=cv2.INTER_LINEAR, borderValue=BORDER_GREY))
-        marks.append(_apply_affine_np(M, lm))
+        marks.append(transform_points(lm, M))
     _save_npz(path, images=np.stack(images), landmarks=np.stack(marks).astype(np.float32),
-              names=np.array(FACE_SOURCES), scale=np.float64(BASE_SCALE), extent=np.float64(BASE_EXTENT))
+              names=np.array(FACE_PHOTOS), scale=np.float64(BASE_SCALE), extent=np.float64(BASE_EXTENT))
     load_base_faces.cache_clear()
     return path
 
@@ -200,7 +105,7 @@ def subject_index(subject: int | str) -> int:
 class Identity:
     "Everything that makes a synthetic subject look like itself (drawn once from the subject's number)."
     subject: str          # 'sub01'
-    base: int             # which base face (index into FACE_SOURCES)
+    base: int             # which base face (index into FACE_PHOTOS)
     mirror: bool          # flipped left-right
     scale: float          # similarity scale about the canvas centre
     rotation: float       # degrees
@@ -243,8 +148,8 @@ def _gauss_points(pts, centres, sigma, vectors):
     d2 = ((pts[:, None, :] - centres[None]) ** 2).sum(-1)
     return np.exp(-d2 / (2 * sigma[None] ** 2)) @ vectors
 
-_SHAPE_ANCHORS = [RIGHT_EYE, LEFT_EYE, RIGHT_BROW, LEFT_BROW, slice(30, 31), slice(48, 68),
-                  slice(8, 9), slice(2, 5), slice(12, 15), slice(31, 36)]
+_SHAPE_ANCHORS = [SUBJECT_RIGHT_EYE, SUBJECT_LEFT_EYE, SUBJECT_RIGHT_BROW, SUBJECT_LEFT_BROW, slice(30, 31), slice(48, 68),
+                  slice(8, 9), slice(2, 5), slice(12, 15), NOSE_BASE]
 
 @dataclass
 class NeutralFace:
@@ -266,7 +171,7 @@ def _identity_maps(idn: Identity, base_lm: np.ndarray):
     if idn.mirror: lm[:, 0] = 2 * c - lm[:, 0]; lm = lm[MIRROR_PERM]
     q = (lm - c) @ A.T + c + np.array(idn.shift)             # landmarks after the similarity
     rng = np.random.default_rng(idn.shape_seed)
-    iod = np.linalg.norm(q[LEFT_EYE].mean(0) - q[RIGHT_EYE].mean(0))
+    iod = eye_centre_distance(q)
     centres = np.stack([q[s].mean(0) for s in _SHAPE_ANCHORS])
     sigma = np.full(len(centres), 0.35 * iod)
     vectors = rng.normal(0, idn.shape_amplitude / 2, (len(centres), 2))
@@ -327,7 +232,7 @@ def neutral_face(idn: Identity, # the subject
     img = np.clip(v * 255, 0, 255).astype(np.float32)
     lm_canvas = _subject_landmarks(idn, base_lm)
     lm_out = (lm_canvas - off + 0.5) / upp - 0.5
-    iod = float(np.linalg.norm(lm_out[LEFT_EYE].mean(0) - lm_out[RIGHT_EYE].mean(0)))
+    iod = float(eye_centre_distance(lm_out))
     return NeutralFace(torch.from_numpy(img)[None, None].contiguous(), lm_out, m, 1 / upp, iod, lm_out.mean(0))
 
 # %% ../nbs/10_synthetic.ipynb #c025
@@ -395,7 +300,8 @@ def au_field(au: int, side: str, # the action unit and its side
     return V
 
 # %% ../nbs/10_synthetic.ipynb #c032
-CLASS_SCHEMES = {
+SCHEME_PROTOCOLS = {"casme2": ("casme2", "5class"), "samm": ("samm", "5class"), "3class": ("smic", "3class")}
+CLASS_PATTERNS = {   # scheme -> class -> AU patterns; class names and order come from the dataset protocols
     "casme2": {  # CASME II 5-class
         "surprise":   ["1+2", "1+2+25", "1+2+5"],
         "happiness":  ["6+12", "12", "L12", "R12"],
@@ -434,12 +340,12 @@ def scheme_name(scheme: str) -> str:
 
 def scheme_classes(scheme: str = "casme2") -> list[str]:
     "Class names of a scheme, in label order."
-    return list(CLASS_SCHEMES[scheme_name(scheme)])
+    return list(PROTOCOLS[SCHEME_PROTOCOLS[scheme_name(scheme)]]["classes"])
 
 def class_patterns(scheme: str = "casme2", overlap: bool = False) -> dict[str, list[str]]:
     "AU patterns of each class; with `overlap` the real sheets' ambiguous patterns are added."
     s = scheme_name(scheme)
-    pats = {k: list(v) for k, v in CLASS_SCHEMES[s].items()}
+    pats = {k: list(CLASS_PATTERNS[s][k]) for k in scheme_classes(s)}
     if overlap:
         for k, extra in CLASS_OVERLAPS[s].items(): pats[k] += extra
     return pats
@@ -687,20 +593,6 @@ def _render_frames(plan, frame_ids, cfg, video, with_flow):
                          plan.subject, video or f"{plan.subject}/{plan.seed}", fid, plan)
 
 # %% ../nbs/10_synthetic.ipynb #c045
-def n_clips(n_frames: int, T: int = 8) -> int:
-    "How many clips the release's sampling rule cuts from a video of `n_frames` frames."
-    return int(n_frames) // T
-
-def clip_frame_ids(n_frames: int, # frames in the video
-                   clip_index: int, # j in 0 .. n_frames // T - 1
-                   T: int = 8, # frames per clip
-                  ) -> np.ndarray:
-    "Frame indices of clip j: j, j + s, ..., j + (T-1) s with s = n_frames // T (the release's rule)."
-    s = n_clips(n_frames, T)
-    if s == 0: raise ValueError(f"n_frames: a video needs at least {T} frames, got {n_frames}")
-    if not 0 <= clip_index < s: raise ValueError(f"clip_index: expected 0..{s - 1} for {n_frames} frames, got {clip_index}")
-    return clip_index + s * np.arange(T)
-
 def make_clip(label: int | str, # class index or name in the scheme
               subject: int | str, # 'sub03' or 3
               seed: int, # the video's seed: same seed, same bytes
@@ -712,7 +604,10 @@ def make_clip(label: int | str, # class index or name in the scheme
     from dataclasses import replace
     cfg = replace(cfg or SynthConfig(), **overrides)
     plan = plan_video(label, subject, seed, cfg)
-    return render_frames(plan, clip_frame_ids(plan.n_frames, clip_index, cfg.T), cfg)
+    ids = clip_indices(plan.n_frames, cfg.T)
+    if not 0 <= clip_index < len(ids):
+        raise ValueError(f"clip_index: expected 0..{len(ids) - 1} for {plan.n_frames} frames, got {clip_index}")
+    return render_frames(plan, ids[clip_index], cfg)
 
 # %% ../nbs/10_synthetic.ipynb #c057
 class SyntheticMicroExpressions(Dataset):
@@ -755,7 +650,7 @@ class SyntheticMicroExpressions(Dataset):
         "The i-th clip as a `SyntheticClip` (frames uint8, exact flow and landmarks)."
         v, j = self.items[i]
         vid, plan = self.videos[v]
-        return render_frames(plan, clip_frame_ids(plan.n_frames, j, self.cfg.T), self.cfg, video=vid)
+        return render_frames(plan, clip_indices(plan.n_frames, self.cfg.T)[j], self.cfg, video=vid)
 
     def __getitem__(self, i: int) -> dict:
         if not -len(self) <= i < len(self): raise IndexError(f"index {i} out of range for {len(self)} clips")
@@ -802,22 +697,17 @@ def loso_subjects(dataset) -> list[str]:
     return list(dataset.subjects)
 
 # %% ../nbs/10_synthetic.ipynb #c061
-FACE_REGIONS = {"right_brow": [17, 18, 19, 20, 21], "left_brow": [22, 23, 24, 25, 26],
-                "right_eye": [37, 38, 40, 41], "left_eye": [43, 44, 46, 47], "nose": [31, 33, 35],
-                "right_corner": [48], "left_corner": [54], "upper_lip": [50, 51, 52], "lower_lip": [56, 57, 58],
-                "chin": [7, 8, 9], "bridge": [27, 28]}
-
 def region_motion_features(flow: np.ndarray, # (T-1, 2, H, W) flow of one clip, pixels
                            landmarks: np.ndarray, # (T, 68, 2) landmarks of the clip, pixels
-                           radius: float = 0.12, # region radius in inter-ocular distances
+                           radius: float = 0.12, # region radius in eye-centre distances
                           ) -> np.ndarray:
     "Head-compensated displacement of each face region at the clip's furthest frame: (2 * regions,) float32."
     P, _, H, W = flow.shape
     lm0 = landmarks[0]
-    iod = np.linalg.norm(lm0[LEFT_EYE].mean(0) - lm0[RIGHT_EYE].mean(0))
+    iod = eye_centre_distance(lm0)
     ys, xs = np.mgrid[0:H, 0:W]
     masks = []
-    for pts in FACE_REGIONS.values():
+    for pts in map(list, FEATURE_REGIONS.values()):   # the eleven small regions of chapter 09
         d2 = ((xs[None] - lm0[pts, 0, None, None]) ** 2 + (ys[None] - lm0[pts, 1, None, None]) ** 2).min(0)
         masks.append(np.exp(-d2 / (2 * (radius * iod) ** 2)))             # soft window around the region
     M = np.stack(masks).reshape(len(masks), -1).astype(np.float32)
@@ -829,23 +719,23 @@ def region_motion_features(flow: np.ndarray, # (T-1, 2, H, W) flow of one clip, 
     return (disp[t] / iod * 100).astype(np.float32).ravel()                    # in % of the IOD
 
 # %% ../nbs/10_synthetic.ipynb #c064
-CASME2_COLUMNS = ["Subject", "Filename", None, "OnsetFrame", "ApexFrame", "OffsetFrame", None, "Action Units",
-                  "Estimated Emotion"]   # CASME II's coding sheet: columns 2 and 6 have no header
+_C = CASME2_COLUMNS   # the sheet's column names, as the CASME II reader expects them; columns 2 and 6 have no header
+_SHEET_HEADER = [_C["subject"], _C["video"], None, _C["onset"], _C["apex"], _C["offset"], None, _C["aus"], _C["emotion"]]
 
 def _write_jpg(path: Path, img: np.ndarray, quality: int):
     import cv2
     ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
     if not ok: raise ValueError(f"could not encode {path}")
-    _atomic_write_bytes(path, buf.tobytes())
+    atomic_write_bytes(path, buf.tobytes())
 
 def _write_xlsx(path: Path, rows: list[list]):
     import io
     from openpyxl import Workbook
     wb = Workbook(); ws = wb.active; ws.title = "Sheet1"
-    ws.append(CASME2_COLUMNS)
+    ws.append(_SHEET_HEADER)
     for r in rows: ws.append(r)
     buf = io.BytesIO(); wb.save(buf)
-    _atomic_write_bytes(path, buf.getvalue())
+    atomic_write_bytes(path, buf.getvalue())
 
 def write_casme2_corpus(out: str | Path, # output folder
                         subjects: int = 16, # number of subjects
@@ -870,8 +760,7 @@ def write_casme2_corpus(out: str | Path, # output folder
         full = render_frames(plan, np.arange(plan.n_frames), cfg, video=vid, with_flow=False)
         vdir = out / "CASME2_RAW_selected" / sub / name
         for i, fr in enumerate(full.frames): _write_jpg(vdir / f"img{first + i}.jpg", fr, quality)
-        s = n_clips(plan.n_frames, cfg.T)
-        clip_ids = np.stack([clip_frame_ids(plan.n_frames, j, cfg.T) for j in range(s)])
+        clip_ids = clip_indices(plan.n_frames, cfg.T)
         gt = dict(frame_numbers=np.arange(plan.n_frames) + first, landmarks=full.landmarks,
                   clip_frames=clip_ids + first, label=np.int64(plan.label), classname=np.array(plan.classname),
                   subject=np.array(sub), video=np.array(name), action_units=np.array(plan.pattern),
@@ -891,7 +780,7 @@ def write_casme2_corpus(out: str | Path, # output folder
                                    "next(x + flow(x)) ~= prev(x), pixels, x first",
                 "versions": {"numpy": np.__version__, "torch": torch.__version__, "opencv": cv2.__version__,
                              "openpyxl": openpyxl.__version__}, "sha256": hashes}
-    _atomic_write_bytes(out / "ground_truth" / "manifest.json", json.dumps(manifest, indent=1).encode())
+    atomic_write_bytes(out / "ground_truth" / "manifest.json", json.dumps(manifest, indent=1).encode())
     return out
 
 def _package_version() -> str:

@@ -21,14 +21,15 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from torch.utils.data import DataLoader, Dataset
 
-from .core import check_shape, get_device, seed_everything
-from .loss import LOSS_TERMS, LossWeights, endpoint_error, joint_loss, landmark_nme
+from .core import atomic_write, check_shape, get_device, seed_everything
+from .faces import NME_NORMALISERS, landmark_nme
+from .loss import LOSS_TERMS, LossWeights, endpoint_error, joint_loss
 
 # %% auto #0
-__all__ = ['TRAIN_PRESETS', 'CLIP_MEAN', 'CLIP_SCALE', 'PRECISIONS', 'CHECKPOINT_FILES', 'TrainConfig', 'normalise_clip',
-           'TinyJointNet', 'ToyMotionClips', 'IterationSampler', 'to_device', 'make_loader', 'autocast_for',
-           'StopTraining', 'Callback', 'History', 'StopAfter', 'ProgressBar', 'PeriodicCheckpoint', 'Trainer',
-           'plot_loss_terms', 'predict', 'atomic_write', 'rng_state', 'set_rng_state', 'load_weights',
+__all__ = ['TRAIN_PRESETS', 'CLIP_MEAN', 'CLIP_SCALE', 'PRECISIONS', 'REPORTED_ERRORS', 'CHECKPOINT_FILES', 'TrainConfig',
+           'normalise_clip', 'TinyJointNet', 'ToyMotionClips', 'IterationSampler', 'to_device', 'make_loader',
+           'autocast_for', 'StopTraining', 'Callback', 'History', 'StopAfter', 'ProgressBar', 'PeriodicCheckpoint',
+           'Trainer', 'plot_loss_terms', 'format_errors', 'predict', 'rng_state', 'set_rng_state', 'load_weights',
            'read_checkpoint_meta']
 
 # %% ../nbs/21_training.ipynb #c006
@@ -331,13 +332,20 @@ def plot_loss_terms(history: list, # Trainer.history: dicts of loss terms per it
     return ax.figure
 
 # %% ../nbs/21_training.ipynb #c039
+REPORTED_ERRORS = ("epe", "nme_outer_corners", "nme_eye_centres")   # the flow and landmark errors of every report
+
+def format_errors(r: dict) -> str:
+    "One line of a result's flow and landmark errors, each NME named by its normalising distance."
+    return (f"flow EPE {r['epe']:.3f} px | landmark NME {r['nme_outer_corners']:.4f} (outer eye corners), "
+            f"{r['nme_eye_centres']:.4f} (eye centres, the release's loss)")
+
 @torch.no_grad()
 def predict(model: nn.Module, dataset, device=None, batch_size: int = 64, precision: str = "fp32") -> dict:
     "Probabilities (N, K), labels, subjects, videos and mean EPE / NME of `model` over `dataset`."
     device = get_device(device) if not isinstance(device, torch.device) else device
     model.eval()
     probs, labels, subjects, videos = [], [], [], []
-    sums, n = {"epe": 0.0, "nme_inter_ocular": 0.0, "nme_eye_centre": 0.0}, 0
+    sums, n = {"epe": 0.0, **{f"nme_{k}": 0.0 for k in NME_NORMALISERS}}, 0
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, pin_memory=torch.device(device).type == "cuda")
     for batch in loader:
         batch = to_device(batch, device)
@@ -348,8 +356,7 @@ def predict(model: nn.Module, dataset, device=None, batch_size: int = 64, precis
         subjects += list(batch["subject"]); videos += list(batch["video"])
         sums["epe"] += float(endpoint_error(out.flow, batch["flow"])) * b
         lm = batch["landmarks"][:, 1:]
-        sums["nme_inter_ocular"] += float(landmark_nme(out.landmarks, lm, "inter_ocular")) * b
-        sums["nme_eye_centre"] += float(landmark_nme(out.landmarks, lm, "eye_centre")) * b
+        for k in NME_NORMALISERS: sums[f"nme_{k}"] += float(landmark_nme(out.landmarks.float(), lm, k).mean()) * b
         n += b
     return {"probs": torch.cat(probs).float().cpu().numpy(), "labels": torch.cat(labels).cpu().numpy(),
             "subjects": subjects, "videos": videos, **{k: v / max(n, 1) for k, v in sums.items()}}
@@ -361,15 +368,6 @@ def _trainer_predict(self, dataset, batch_size=None):
 Trainer.predict = _trainer_predict
 
 # %% ../nbs/21_training.ipynb #c042
-def atomic_write(path, write_fn):
-    "Call write_fn(tmp_path) on a temporary file beside `path`, then atomically rename it to `path`."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix="." + path.name + ".", suffix=".tmp"); os.close(fd)
-    try:
-        write_fn(tmp); os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp): os.remove(tmp)
-
 def rng_state() -> dict:
     "Every RNG state as tensors, ints and strings (safe for weights_only loading)."
     np_state = np.random.get_state()

@@ -14,8 +14,7 @@ from matplotlib.figure import Figure
 from .core import check_shape
 
 # %% auto #0
-__all__ = ['WHEEL_SEGMENTS', 'RIGHT_EYE', 'LEFT_EYE', 'as_numpy', 'make_colorwheel', 'flow_to_color', 'cell_average',
-           'plot_flow_arrows', 'interocular_distance', 'normalised_landmark_error', 'plot_landmarks',
+__all__ = ['WHEEL_SEGMENTS', 'as_numpy', 'make_colorwheel', 'flow_to_color', 'cell_average', 'plot_flow_arrows', 'plot_landmarks',
            'magnified_difference', 'plot_difference', 'overlay_heatmap', 'clip_panel', 'figure_to_png']
 
 # %% ../nbs/30_viz.ipynb #c006
@@ -106,24 +105,6 @@ def plot_flow_arrows(flow, # (2, H, W) flow in pixels, x first
     return fig
 
 # %% ../nbs/30_viz.ipynb #c026
-RIGHT_EYE = slice(36, 42)  # dlib points of the subject's right eye (left in the image)
-LEFT_EYE = slice(42, 48)   # dlib points of the subject's left eye
-
-def interocular_distance(landmarks, # (..., 68, 2) points, x first
-                        ) -> np.ndarray:
-    "Distance between the two eye centres (means of points 36-41 and 42-47): (...)."
-    lm = as_numpy(landmarks)
-    if lm.shape[-2:] != (68, 2): raise ValueError(f"landmarks: expected shape (..., 68, 2), got {lm.shape}")
-    return np.linalg.norm(lm[..., RIGHT_EYE, :].mean(-2) - lm[..., LEFT_EYE, :].mean(-2), axis=-1)
-
-def normalised_landmark_error(pred, # (..., 68, 2) predicted points
-                              gt, # (..., 68, 2) ground-truth points
-                             ) -> np.ndarray:
-    "Mean point error divided by the ground truth's inter-ocular distance (NME): (...)."
-    pred, gt = as_numpy(pred), as_numpy(gt)
-    if pred.shape != gt.shape: raise ValueError(f"pred: expected the shape of gt {gt.shape}, got {pred.shape}")
-    return np.linalg.norm(pred - gt, axis=-1).mean(-1) / np.maximum(interocular_distance(gt), 1e-8)
-
 def plot_landmarks(image, # (H, W) frame
                    gt=None, # (68, 2) ground-truth points, x first
                    pred=None, # (68, 2) predicted points, x first

@@ -13,12 +13,13 @@ import torch
 import torch.nn as nn
 from matplotlib.figure import Figure
 
-from .attribution import (FACE_REGIONS, METHODS, attribute, ccc_neighbours, effective_receptive_field,
+from .attribution import (METHODS, attribute, ccc_neighbours, effective_receptive_field,
                                  eval_mode, f5c_inputs, fcc_kernels, moved_regions_of_synthetic, plot_attribution,
                                  plot_neighbour_graph, plot_region_scores, pointing_score, region_masks, region_mass,
                                  moved_regions_from_flow)
 from .core import check_shape
-from .viz import as_numpy, clip_panel, figure_to_png, normalised_landmark_error, overlay_heatmap
+from .faces import FACE_REGIONS, clip_indices, landmark_nme
+from .viz import as_numpy, clip_panel, figure_to_png, overlay_heatmap
 
 # %% auto #0
 __all__ = ['as_sample', 'model_input', 'predict_clip', 'Demo', 'ClipExplorer', 'AttributionExplorer', 'f5c_figure', 'F5CInside',
@@ -133,7 +134,8 @@ class ClipExplorer(Demo):
                 epe = np.hypot(*(p["flow"][k] - s["flow"][k])).mean()
                 txt += f" | flow EPE (pair {k}): {epe:.3f} px"
             if s["landmarks"] is not None and p["landmarks"] is not None:
-                txt += f" | landmark NME (frame {k + 1}): {float(normalised_landmark_error(p['landmarks'][k], s['landmarks'][k + 1])):.3f}"
+                nme = float(landmark_nme(p['landmarks'][k], s['landmarks'][k + 1]))
+                txt += f" | landmark NME (frame {k + 1}, outer eye corners): {nme:.3f}"
         return txt
 
 # %% ../nbs/32_explorers.ipynb #c023
@@ -281,7 +283,7 @@ def lab_clip(aus=(12,), # action units (ints) to play, on both sides
              size: int = 64, # frame side
              subject: str = "sub01", seed: int = 0):
     "A synthetic clip that plays exactly the given AUs (both sides) with the given amplitude, apex and noise."
-    from mol_edu.synthetic import SynthConfig, clip_frame_ids, plan_video, render_frames, AU_KERNELS
+    from mol_edu.synthetic import SynthConfig, plan_video, render_frames, AU_KERNELS
     aus = [int(a) for a in aus]
     bad = [a for a in aus if a not in AU_KERNELS]
     if bad or not aus: raise ValueError(f"aus: expected some of {sorted(AU_KERNELS)}, got {list(aus)}")
@@ -293,7 +295,7 @@ def lab_clip(aus=(12,), # action units (ints) to play, on both sides
     t_ap = t_on + apex * (t_off - t_on)
     plan = replace(plan, aus=tuple((a, "B", float(amplitude), t_on, t_ap, t_off) for a in aus),
                    pattern="+".join(map(str, aus)), blink=None, apex=int(round(t_ap)))
-    return render_frames(plan, clip_frame_ids(N, 0, cfg.T), cfg, video=f"lab/{plan.pattern}")
+    return render_frames(plan, clip_indices(N, cfg.T)[0], cfg, video=f"lab/{plan.pattern}")
 
 class MicroExpressionLab(Demo):
     "Micro-expression lab: pick AUs, amplitude, apex and noise; generate a clip, run the model, see prediction and attributions."

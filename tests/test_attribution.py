@@ -7,6 +7,7 @@ import torch
 import torch.nn as nn
 
 from mol_edu import attribution as A
+from mol_edu.faces import FACE_REGIONS, SUBJECT_LEFT_BROW, SUBJECT_LEFT_EYE, SUBJECT_RIGHT_BROW, SUBJECT_RIGHT_EYE
 from mol_edu.f5c import ConvStem, F5CBlock
 
 
@@ -51,14 +52,14 @@ def standin():
 def face():
     t = np.linspace(0, 2 * np.pi, 68, endpoint=False)
     lm = np.stack([16 + 10 * np.cos(t), 16 + 10 * np.sin(t)], 1).astype(np.float32)
-    lm[list(A.RIGHT_EYE)] = [11, 12]; lm[list(A.LEFT_EYE)] = [21, 12]
-    lm[list(A.RIGHT_BROW)] = [11, 8]; lm[list(A.LEFT_BROW)] = [21, 8]
+    lm[SUBJECT_RIGHT_EYE] = [11, 12]; lm[SUBJECT_LEFT_EYE] = [21, 12]
+    lm[SUBJECT_RIGHT_BROW] = [11, 8]; lm[SUBJECT_LEFT_BROW] = [21, 8]
     return lm
 
 
 def test_region_masks_follow_the_landmarks(face):
     m = A.region_masks(face, (32, 32))
-    assert set(m) == set(A.FACE_REGIONS)
+    assert set(m) == set(FACE_REGIONS)
     shifted = A.region_masks(face + [3, 0], (32, 32))
     np.testing.assert_array_equal(np.roll(m["eyes"], 3, axis=1), shifted["eyes"])
     bigger = A.region_masks(face, (32, 32), radius={"eyes": 0.4})

@@ -1,11 +1,11 @@
 """DDP on CPU: 2 torchrun processes (gloo) train in step with one process on the same global batch.
 
 What must agree is compared at the tolerance of float32 summation order, never bit for bit: the first step's
-gradients (all-reduced over 2 processes vs the full batch in one), the weights after several SGD steps (SGD does not
-rescale a step by the gradient's own size, so rounding differences stay rounding differences), and the losses with
-AdamW. Weights after AdamW steps are not compared: AdamW turns rounding noise in a gradient that is zero in exact
-arithmetic into a step of size lr. Each tolerance sits far below what a real defect gives (the per-process
-BatchNorm control differs by order 1).
+gradients, tensor by tensor (all-reduced over 2 processes vs the full batch in one); how far the weights moved in a few
+SGD steps (2 for MOL, 4 for the tiny model), taken together (SGD does not rescale a step by the gradient's own size, so rounding differences stay
+rounding differences while the training is smooth); and the losses with AdamW. Weights after AdamW steps are not
+compared: AdamW turns rounding noise in a gradient that is zero in exact arithmetic into a step of size lr. Each
+tolerance sits far below what a real defect gives (the per-process BatchNorm control differs by order 1).
 """
 import csv
 import json
@@ -22,7 +22,14 @@ from mol_edu.distributed import DDP_CASES, GlobalBatchNorm, convert_batchnorm, d
 
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2"]
 GRAD_TOL = 1e-3     # per tensor: max |two - one| / max |one|; measured ~2e-5 for MOL, ~2e-6 for the tiny model
-WEIGHT_TOL = 2e-3   # the same after 4 SGD steps; measured ~5e-5 (MOL), ~2e-7 (tiny)
+STEP_TOL = 1e-3     # |dw_two - dw_one| / |dw_one| over all weights after the SGD steps; measured ~1e-5 (MOL, 2 steps), ~2e-6 (tiny, 4)
+
+
+def _moved(a, b):
+    "How differently the weights moved in the two runs: |dw_a - dw_b| / |dw_b| over every weight together."
+    ks = [k for k in b if k.startswith("step.")]
+    da, db = torch.cat([a[k].flatten() for k in ks]), torch.cat([b[k].flatten() for k in ks])
+    return float((da - db).norm() / db.norm())
 
 
 def _rel(a, b, prefix):
@@ -61,11 +68,10 @@ def test_allreduced_gradient_equals_full_batch_gradient(runs, case):
 @pytest.mark.parametrize("case", ["tiny-sgd", "mol-sgd"])
 def test_weights_after_sgd_steps_match_one_process(runs, case):
     two, one = runs[case]
-    assert len(one["loss"]) == 4
+    assert len(one["loss"]) == DDP_CASES[case][3]
     assert torch.allclose(two["loss"], one["loss"], rtol=1e-4, atol=1e-5)
-    assert _rel(two, one, "weight.") < WEIGHT_TOL
-    w0 = {k for k in one if k.startswith("weight.")}
-    assert any(float(one["grad." + k[7:]].abs().max()) > 0 for k in w0)    # there was something to learn
+    assert _moved(two, one) < STEP_TOL
+    assert float(torch.cat([one[k].flatten() for k in one if k.startswith("step.")]).norm()) > 0   # they moved
 
 
 def test_adamw_losses_match_one_process(runs):
@@ -78,6 +84,7 @@ def test_per_process_batchnorm_is_a_different_model(runs):
     "The control: with BatchNorm statistics per process, 2 processes do not train the 1-process model."
     two, one = runs["mol-sgd-per-process-bn"]
     assert _rel(two, one, "grad.") > 100 * GRAD_TOL
+    assert _moved(two, one) > 10 * STEP_TOL
     # and the converted model is the default: its gradients agree (test above), these do not
 
 
@@ -141,6 +148,6 @@ def test_mol_train_under_torchrun_matches_one_process(tmp_path):
     assert p2.shape == p1.shape and p1.shape[0] > 0
     assert float((p2 - p1).abs().max()) < 1e-3
     s2, s1 = (json.loads((tmp_path / "runs" / n / "summary.json").read_text()) for n in ("two", "one"))
-    for k in ("epe", "nme_inter_ocular", "nme_eye_centre"): assert s2[k] == pytest.approx(s1[k], rel=1e-3)
+    for k in ("epe", "nme_outer_corners", "nme_eye_centres"): assert s2[k] == pytest.approx(s1[k], rel=1e-3)
     h1 = json.loads((tmp_path / "runs" / "one" / "folds" / s1["folds"][0] / "fold.json").read_text())["history"]
     assert h1[-1]["loss"] < h1[0]["loss"]                                  # it trained

@@ -5,14 +5,15 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from mol_edu.loss import (LEFT_EYE, RIGHT_EYE, LossWeights, endpoint_error, eye_centre_distance, flow_loss,
-                          inter_ocular_distance, joint_loss, landmark_loss, landmark_nme)
+from mol_edu.faces import (SUBJECT_LEFT_EYE, SUBJECT_RIGHT_EYE, eye_centre_distance, landmark_nme,
+                           outer_corner_distance)
+from mol_edu.loss import LossWeights, endpoint_error, flow_loss, joint_loss, landmark_loss
 
 
 def _face(B=2, P=3, seed=0):
     g = torch.Generator().manual_seed(seed)
     p = torch.rand(B, P, 68, 2, generator=g) * 10 + 20
-    p[..., LEFT_EYE, 0] -= 15; p[..., RIGHT_EYE, 0] += 15
+    p[..., SUBJECT_RIGHT_EYE, 0] -= 15; p[..., SUBJECT_LEFT_EYE, 0] += 15
     return p
 
 
@@ -55,8 +56,8 @@ def test_metrics_by_hand():
     flow = torch.zeros(1, 1, 2, 1, 2); flow[0, 0, 0, 0, 0] = 3; flow[0, 0, 1, 0, 0] = 4
     assert math.isclose(float(endpoint_error(torch.zeros_like(flow), flow)), 2.5)
     t = _face(1, 1)
-    io, ec = float(inter_ocular_distance(t)), float(eye_centre_distance(t))
-    assert math.isclose(float(landmark_nme(t + torch.tensor([3.0, 4.0]), t)), 5 / io, rel_tol=1e-5)
-    assert math.isclose(float(landmark_nme(t + torch.tensor([3.0, 4.0]), t, "eye_centre")), 5 / ec, rel_tol=1e-5)
+    oc, ec = float(outer_corner_distance(t)), float(eye_centre_distance(t))
+    assert math.isclose(float(landmark_nme(t + torch.tensor([3.0, 4.0]), t)), 5 / oc, rel_tol=1e-5)
+    assert math.isclose(float(landmark_nme(t + torch.tensor([3.0, 4.0]), t, "eye_centres")), 5 / ec, rel_tol=1e-5)
     with pytest.raises(ValueError, match="norm"):
         landmark_nme(t, t, "nose")

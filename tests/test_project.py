@@ -55,6 +55,19 @@ def test_untracked_new_module_is_caught(tmp_path):
     assert checks.export_drift(root) == ["mol_edu/core.py (new: untracked module nbdev_export writes)"]
 
 
+def test_no_two_modules_export_one_name_with_different_values():
+    assert checks.name_collisions() == [], "one name, one meaning: rename or import from the one home"
+
+
+def test_a_name_collision_is_caught(tmp_path, monkeypatch):
+    pkg = tmp_path / "clash"; pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "a.py").write_text("__all__ = ['LEFT_EYE', 'SAME']\nLEFT_EYE = slice(36, 42)\nSAME = 68\n")
+    (pkg / "b.py").write_text("__all__ = ['LEFT_EYE', 'SAME']\nLEFT_EYE = slice(42, 48)\nSAME = 68\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert checks.name_collisions("clash") == ["LEFT_EYE: clash.a, clash.b"]
+
+
 def test_readme_in_sync_with_index():
     assert (ROOT / "README.md").read_text(encoding="utf-8") == docs.render_readme(), \
         "README.md differs from nbs/index.ipynb: run `make readme` and commit"

@@ -6,7 +6,8 @@ import torch
 import torch.nn.functional as F
 
 import mol_edu.synthetic as syn
-from mol_edu.synthetic import (SyntheticMicroExpressions, SynthConfig, make_clip, clip_frame_ids, plan_video,
+from mol_edu.faces import clip_indices, dlib_landmarks
+from mol_edu.synthetic import (SyntheticMicroExpressions, SynthConfig, make_clip, plan_video,
                                render_frames, scheme_classes, class_patterns, parse_aus)
 
 torch.set_num_threads(1)
@@ -50,7 +51,7 @@ def test_frame_is_the_same_in_every_clip_and_full_render():
     plan = plan_video(3, "sub04", 9, cfg)
     full = render_frames(plan, np.arange(plan.n_frames), cfg, with_flow=False)
     for j in range(plan.n_frames // 8):
-        ids = clip_frame_ids(plan.n_frames, j)
+        ids = clip_indices(plan.n_frames)[j]
         clip = render_frames(plan, ids, cfg)
         assert np.array_equal(clip.frames, full.frames[ids])
         np.testing.assert_allclose(clip.landmarks, full.landmarks[ids], atol=1e-4)
@@ -77,7 +78,7 @@ def test_warp_back_with_exact_flow_beats_no_warp():
 def test_inversion_is_exact_not_small_motion():
     cfg = SynthConfig(amplitude=(3, 3))
     plan = plan_video("surprise", "sub01", 2, cfg)
-    ids = clip_frame_ids(plan.n_frames, 0)
+    ids = clip_indices(plan.n_frames)[0]
     c = render_frames(plan, ids, cfg)
     nf = syn.neutral_face(syn.make_identity(plan.subject), 128, "crop")
     U = syn._backward_fields(plan, nf, ids.astype(float), 128, 128)
@@ -121,10 +122,10 @@ def test_dlib_agrees_with_ground_truth_landmarks():
     for sub in (1, 2, 3, 4):
         c = make_clip(sub % 5, sub, seed=sub)
         for k in (0, 6):
-            lm = syn.dlib_landmarks(c.frames[k])
+            lm = dlib_landmarks(c.frames[k])
             assert lm is not None, f"dlib found no face in {c.subject} frame {k}"
             gt = c.landmarks[k]
-            iod = np.linalg.norm(gt[36:42].mean(0) - gt[42:48].mean(0))
+            iod = np.linalg.norm(gt[36:42].mean(0) - gt[42:48].mean(0))            # eye-centre distance, by hand
             nmes.append(np.linalg.norm(lm - gt, axis=1).mean() / iod)
     assert np.mean(nmes) < DLIB_MAX_MEAN_NME and max(nmes) < DLIB_MAX_NME, nmes
 
@@ -185,7 +186,7 @@ def test_bad_inputs_fail_with_one_line_errors():
     with pytest.raises(ValueError, match="size: expected at least"): make_clip(0, 1, 0, size=8)
     with pytest.raises(ValueError, match="view: expected"): make_clip(0, 1, 0, view="full")
     with pytest.raises(ValueError, match="AU pattern: cannot read"): parse_aus("12+99")
-    with pytest.raises(ValueError, match="n_frames: a video needs at least 8"): clip_frame_ids(5, 0)
+    with pytest.raises(ValueError, match="a video needs at least 8 frames"): clip_indices(5)
 
 
 def test_subjects_are_distinct():

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from mol_edu import viz
+from mol_edu.faces import landmark_nme
 
 
 def test_colorwheel_segments():
@@ -49,8 +50,8 @@ def test_cell_average_and_arrows():
 
 def test_landmark_error_and_overlay():
     gt = np.random.default_rng(0).uniform(10, 50, (68, 2)).astype(np.float32)
-    iod = viz.interocular_distance(gt)
-    np.testing.assert_allclose(viz.normalised_landmark_error(gt + [3, 4], gt), 5 / iod, rtol=1e-5)
+    oc = np.hypot(*(gt[45] - gt[36]))                                      # outer eye corners, by hand
+    np.testing.assert_allclose(landmark_nme(gt + [3, 4], gt), 5 / oc, rtol=1e-5)
     fig = viz.plot_landmarks(np.zeros((64, 64)), gt, gt + 1)
     assert len(fig.axes[0].collections) == 3
     with pytest.raises(ValueError, match="pred: expected shape"):

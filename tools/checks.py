@@ -55,7 +55,39 @@ def export_drift(root: Path = ROOT, lib: str = "mol_edu") -> list[str]:
         return drift
 
 
+def name_collisions(package: str = "mol_edu") -> list[str]:
+    "Names that two modules of `package` export (`__all__`) with different values: one name, one meaning."
+    import importlib, pkgutil
+    pkg = importlib.import_module(package)
+    seen: dict[str, list] = {}
+    for m in pkgutil.iter_modules(pkg.__path__):
+        if m.name.startswith("_"): continue
+        mod = importlib.import_module(f"{package}.{m.name}")
+        for name in getattr(mod, "__all__", []): seen.setdefault(name, []).append((m.name, getattr(mod, name)))
+    def same(a, b):
+        if a is b: return True
+        try: return bool(a == b) if type(a) is type(b) and not callable(a) else False
+        except Exception: return False
+    return [f"{name}: " + ", ".join(f"{package}.{mod}" for mod, _ in defs) for name, defs in sorted(seen.items())
+            if any(not same(defs[0][1], v) for _, v in defs[1:])]
+
+
+def exported_cell_lengths(nbs_dir: Path = ROOT / "nbs") -> list[tuple[int, str, str]]:
+    "(lines, notebook, cell id) of every exported code cell, longest first."
+    import json
+    rows = []
+    for p in sorted(nbs_dir.glob("*.ipynb")):
+        for c in json.loads(p.read_text())["cells"]:
+            src = "".join(c["source"])
+            if c["cell_type"] == "code" and src.lstrip().startswith("#| export"):
+                rows.append((src.count("\n") + 1, p.name, c.get("id", "?")))
+    return sorted(rows, reverse=True)
+
+
 if __name__ == "__main__":
     bad = [f"dirty notebook: nbs/{n}" for n in dirty_notebooks()] + [f"out of sync: {d}" for d in export_drift()]
-    print("\n".join(bad) or "notebooks clean, package in sync")
+    bad += [f"name collision: {c}" for c in name_collisions()]
+    print("\n".join(bad) or "notebooks clean, package in sync, no name collisions")
+    longest = exported_cell_lengths()[:5]
+    print("longest exported cells: " + ", ".join(f"{n} lines ({nb} {cid})" for n, nb, cid in longest))
     sys.exit(1 if bad else 0)
