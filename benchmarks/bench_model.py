@@ -174,7 +174,7 @@ def bench_model(args, device):
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--part", choices=("model", "flowhead", "correlation"), default="model")
-    p.add_argument("--preset", default="paper")
+    p.add_argument("--preset", default="released")
     p.add_argument("--batch", type=int, default=4, help="clips per training step (and the larger forward batch)")
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")

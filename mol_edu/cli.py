@@ -5,59 +5,99 @@
 # %% ../nbs/25_cli.ipynb #c003
 from __future__ import annotations
 
+import inspect
 import json
 import os
+import shutil
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from fastcore.script import call_parse, Param, store_true
 from torch.utils.data import DataLoader, Dataset
 
-from .core import get_device, seed_everything
-from .train import REPORTED_ERRORS, format_errors, TrainConfig, TinyJointNet, load_weights, read_checkpoint_meta, predict, normalise_clip
-from .loso import (LOSOConfig, run_loso, write_report, format_summary, confusion_matrix, scores_from_confusion,
-                          pool_by_video)
+from .checkpoint import load_weights, read_checkpoint_meta
+from .core import atomic_write_text, environment_info, get_device
+from .loso import (LOSOConfig, confusion_matrix, format_summary, pool_by_video, run_loso, scores_from_confusion,
+                          write_report)
+from .train import (PRESET_ALIASES, REPORTED_ERRORS, TinyJointNet, TrainConfig, canonical_preset,
+                           format_errors, mol_inputs, predict)
 
 # %% auto #0
-__all__ = ['ARCHS', 'DEMO', 'NARROWED', 'VIDEO_SUFFIXES', 'IMAGE_SUFFIXES', 'model_spec', 'build_model', 'input_size',
-           'run_command', 'InMemoryClips', 'load_dataset', 'train_main', 'train_cli', 'load_checkpoint_model',
+__all__ = ['ARCHS', 'DEMO', 'NARROWED', 'RECIPE_KEYS', 'VIDEO_SUFFIXES', 'IMAGE_SUFFIXES', 'Arch', 'register_arch', 'model_spec',
+           'build_model', 'input_size', 'run_command', 'command_defaults', 'command_options', 'InMemoryClips',
+           'ResizedClips', 'load_dataset', 'fit_to_model', 'train_cli', 'train_main', 'load_checkpoint_model',
            'eval_main', 'eval_cli', 'read_video_frames', 'video_clips', 'predict_video', 'plot_prediction',
            'predict_cli']
 
 # %% ../nbs/25_cli.ipynb #c006
-ARCHS = ("small", "paper", "tiny")
+@dataclass(frozen=True)
+class Arch:
+    "How the commands make a model by name."
+    config: callable                     # (classes, **overrides) -> the JSON config
+    build: callable                      # config -> nn.Module
+    size: callable                       # config -> the input side H = W
+    loss: callable | None = None         # (out, batch) -> terms; None = MOL's joint loss (flow and landmarks needed)
 
-def model_spec(arch: str, # "small", "paper" or "tiny"
+def _mol_arch(preset: str) -> Arch:
+    from mol_edu.model import MOL, MOLConfig
+    return Arch(config=lambda classes, **o: asdict(MOLConfig.preset(preset, classes=classes, **o)),
+                build=lambda c: MOL(MOLConfig(**c)), size=lambda c: c["image_size"])
+
+ARCHS = {"small": _mol_arch("small"), "released": _mol_arch("released"),
+         "tiny": Arch(config=lambda classes, **o: {"classes": classes, **o}, build=lambda c: TinyJointNet(**c),
+                      size=lambda c: c.get("size", 16))}
+
+def register_arch(name: str, arch: Arch):
+    "Make `arch` available to `mol-train --arch name` and to every checkpoint that names it."
+    ARCHS[name] = arch
+
+def model_spec(arch: str, # a name in ARCHS ("small", "released", "tiny", or a baseline's)
                classes: int, # expression classes of the dataset
-               **overrides, # any MOLConfig field (or TinyJointNet argument for "tiny")
+               **overrides, # any config field of that model
               ) -> dict:
     "The JSON description of a model: {'arch', 'config'} (stored in checkpoints)."
-    if arch not in ARCHS: raise ValueError(f"arch: expected one of {list(ARCHS)}, got {arch!r}")
-    if arch == "tiny": return {"arch": arch, "config": {"classes": classes, **overrides}}
-    from mol_edu.model import MOLConfig
-    return {"arch": arch, "config": asdict(MOLConfig.preset(arch, classes=classes, **overrides))}
+    arch = canonical_preset(arch, ARCHS, "arch")
+    return {"arch": arch, "config": ARCHS[arch].config(classes, **overrides)}
+
+def _arch_of(spec: dict) -> Arch:
+    name = PRESET_ALIASES.get(spec.get("arch"), spec.get("arch"))
+    if name not in ARCHS: raise ValueError(f"model: unknown arch {spec.get('arch')!r} (known: {list(ARCHS)})")
+    return ARCHS[name]
 
 def build_model(spec: dict) -> torch.nn.Module:
     "A fresh model from `model_spec`'s description."
-    if spec["arch"] == "tiny": return TinyJointNet(**spec["config"])
-    from mol_edu.model import MOL, MOLConfig
-    return MOL(MOLConfig(**spec["config"]))
+    return _arch_of(spec).build(spec["config"])
 
 def input_size(spec: dict) -> int:
     "The clip side (H = W) a model expects."
-    return spec["config"].get("size", 16) if spec["arch"] == "tiny" else spec["config"]["image_size"]
+    return _arch_of(spec).size(spec["config"])
 
+# %% ../nbs/25_cli.ipynb #c007c
 def run_command(prog: str, # the console script's name, for the message
                 fn, *args, **kwargs):
-    "Call `fn`; bad input (ValueError, missing file) becomes one line `prog: error: ...` and exit status 2 (MOL_EDU_TRACEBACK=1 re-raises)."
+    "Call `fn`; bad input (ValueError, a file problem) becomes one line `prog: error: ...` and exit status 2."
     try: return fn(*args, **kwargs)
-    except (ValueError, FileNotFoundError, NotADirectoryError) as e:
+    except (ValueError, OSError) as e:
         if os.environ.get("MOL_EDU_TRACEBACK") == "1": raise
-        print(f"{prog}: error: {e}", file=sys.stderr); sys.exit(2)
+        msg = str(e) if not isinstance(e, OSError) or not e.filename else f"{e.filename}: {e.strerror or e}"
+        print(f"{prog}: error: {msg}", file=sys.stderr); sys.exit(2)
+
+def command_defaults(fn) -> dict:
+    "The default of every option of a command function (its signature is the one place they are written)."
+    return {k: p.default for k, p in inspect.signature(fn).parameters.items() if p.default is not inspect.Parameter.empty}
+
+def command_options(fn, options: dict) -> SimpleNamespace:
+    "`options` over the command's defaults; an unknown option is a one-line error."
+    defaults = command_defaults(fn)
+    unknown = sorted(set(options) - set(defaults))
+    if unknown: raise ValueError(f"unknown option(s) {unknown} (known: {sorted(defaults)})")
+    return SimpleNamespace(**{**defaults, **options})
 
 # %% ../nbs/25_cli.ipynb #c009
 class InMemoryClips(Dataset):
@@ -77,6 +117,28 @@ class InMemoryClips(Dataset):
     def __len__(self): return len(self.samples)
     def __getitem__(self, i): return self.samples[i]
 
+# %% ../nbs/25_cli.ipynb #c010r
+class ResizedClips(Dataset):
+    "A dataset's clips, flow and landmarks resized to `size` x `size` (frames area-averaged, flow vectors scaled)."
+    def __init__(self, dataset, size: int):
+        self.dataset, self.size = dataset, int(size)
+        self.classes, self.subjects = list(dataset.classes), list(dataset.subjects)
+        if hasattr(dataset, "clip_subjects"): self.clip_subjects = list(dataset.clip_subjects)
+
+    def __len__(self): return len(self.dataset)
+
+    def __getitem__(self, i):
+        s = dict(self.dataset[i]); k = self.size / s["clip"].shape[-1]
+        s["clip"] = F.interpolate(s["clip"].float(), size=(self.size, self.size), mode="area")    # (1, T, s, s)
+        s["flow"] = F.interpolate(s["flow"].float(), size=(self.size, self.size), mode="area") * k
+        s["landmarks"] = (s["landmarks"].float() + 0.5) * k - 0.5
+        return s
+
+    def loso_split(self, test_subject: str) -> tuple:
+        "The wrapped dataset's own LOSO split (if it has one), each side resized."
+        from mol_edu.loso import split_by_subject
+        return tuple(ResizedClips(d, self.size) for d in split_by_subject(self.dataset, test_subject))
+
 # %% ../nbs/25_cli.ipynb #c012
 DEMO = dict(subjects=24, videos_per_class=4, folds=3, arch="small", preset="cpu",   # mol-train's defaults
             model_overrides=dict(flow_width=4, landmark_hidden=64, expression_hidden=64, dropout=0.0,   # narrowed small
@@ -84,10 +146,10 @@ DEMO = dict(subjects=24, videos_per_class=4, folds=3, arch="small", preset="cpu"
 NARROWED = ("flow_width", "landmark_hidden", "expression_hidden")   # the overrides that only make the demo cheaper
 
 def load_dataset(dataset: str, # "synthetic" or the root of a prepared cache (mol-prepare)
-                 size: int, # clip side the model expects (synthetic only)
+                 size: int, # clip side the model expects (synthetic: rendered at this size)
                  subjects: int = DEMO["subjects"], videos_per_class: int = DEMO["videos_per_class"],
-                 seed: int = 0, workers: int = 0, progress: bool = False):
-    "The synthetic corpus (rendered once, in memory) or a prepared real dataset."
+                 seed: int = 0, workers: int = 0, progress: bool = False) -> tuple:
+    "(dataset, description): the synthetic corpus rendered once in memory, or a prepared real dataset."
     if dataset == "synthetic":
         from mol_edu.synthetic import SyntheticMicroExpressions
         syn = SyntheticMicroExpressions(subjects=subjects, videos_per_class=videos_per_class, seed=seed, size=size)
@@ -96,83 +158,127 @@ def load_dataset(dataset: str, # "synthetic" or the root of a prepared cache (mo
     ds = PreparedDataset(dataset)
     return ds, {"dataset": str(dataset), "clips": len(ds), "subjects": ds.subjects, "classes": ds.classes}
 
-# %% ../nbs/25_cli.ipynb #c013
-def train_main(dataset="synthetic", name=None, arch=DEMO["arch"], preset=DEMO["preset"], folds=DEMO["folds"],
-               subjects=DEMO["subjects"], videos_per_class=DEMO["videos_per_class"], iterations=None,
-               batch_size=None, lr=None, seed=None, selection="fixed", eval_every=0, device=None, precision=None,
-               compile=False, workers=0, resume=False, progress=True, runs="runs", data_seed=0,
-               full_width=False, mer_norm=None, ccc_reading=None, optimizer=None) -> dict:
-    "mol-train's body: LOSO training + evaluation, reports under runs/<name>; returns the summary."
-    t0 = time.time()
-    from mol_edu.distributed import distributed_env, init_distributed, cleanup_distributed, DistributedTrainer
-    rank, world, trainer_cls = 0, 1, None
-    if distributed_env():                       # launched by torchrun: one process per GPU (or CPU process)
-        rank, world, dev = init_distributed()
-        trainer_cls = DistributedTrainer
-    else: dev = get_device(device)
-    tover = {k: v for k, v in dict(iterations=iterations, batch_size=batch_size, lr=lr, seed=seed, precision=precision,
-                                  optimizer=optimizer,
-                                  compile=compile or None, num_workers=workers or None).items() if v is not None}
-    cfg = TrainConfig.preset(preset, **tover)
-    over = {}
-    if arch == "small":   # the demo's model; --full_width keeps its choices but not its narrower widths
-        over = {k: v for k, v in DEMO["model_overrides"].items() if not (full_width and k in NARROWED)}
-    for key, value in dict(mer_norm=mer_norm, ccc_reading=ccc_reading).items():   # MOL options from the command line
-        if value is None: continue
-        if arch == "tiny": raise ValueError(f"{key}: applies to MOL (arch small or paper), not to arch tiny")
-        over[key] = value
-    probe = model_spec(arch, 5, **over)
-    ds, ds_info = load_dataset(dataset, input_size(probe), subjects, videos_per_class, data_seed, workers, progress)
-    spec = {**model_spec(arch, len(ds.classes), **over), "classes": list(ds.classes)}   # classes travel with the weights
-    loso = LOSOConfig(folds=folds or None, selection=selection, eval_every=eval_every)
-    name = name or f"{'synthetic' if dataset == 'synthetic' else Path(dataset).name}-{arch}-{preset}"
-    out = Path(runs) / name
-    config = {"train": cfg.as_dict(), "loso": asdict(loso), "model": spec, "data": ds_info, "device": str(dev),
-              "command": " ".join(sys.argv)}
-    kw = dict(trainer_cls=trainer_cls, rank=rank, world=world) if trainer_cls else {}
-    res = run_loso(ds, lambda: build_model(spec), cfg, loso, device=dev, progress=progress, model_config=spec,
-                   checkpoint_dir=out / "folds", resume=resume, **kw)
-    summary = None
-    if rank == 0:
-        summary = write_report(res, out, config, seconds=time.time() - t0)
-        print(format_summary(summary, total_subjects=len(ds.subjects)))
-        print(f"model: {arch} preset{' narrowed ' + str(over) if over else ''}; scores per video pool the clip probabilities")
-        print(f"reports: {out}/")
-    if trainer_cls: cleanup_distributed()
-    return summary
+def fit_to_model(ds, size: int) -> tuple:
+    "(dataset, note): `ds` as is when its clips are `size` pixels wide, else resized on the way in (the note says so)."
+    side = int(ds[0]["clip"].shape[-1])
+    if side == size: return ds, ""
+    return ResizedClips(ds, size), f"clips are {side}x{side}: resized to the model's {size}x{size} on the way in (--size {side} trains at the data's size)"
 
+# %% ../nbs/25_cli.ipynb #c013
 @call_parse
 def train_cli(dataset: str = "synthetic", # "synthetic" (built-in) or the root of a prepared real dataset (mol-prepare)
               name: str = None, # run name: reports go to <runs>/<name>/ (default: dataset-arch-preset)
-              arch: str = DEMO["arch"], # model: "small" (CPU-sized MOL), "paper" (the released sizes) or "tiny"
-              preset: str = DEMO["preset"], # training recipe: "cpu" (the demo) or "paper" (AdamW 1e-4, batch 32, 1000 it)
+              arch: str = DEMO["arch"], # model: "small" (CPU-sized MOL), "released" (the release's sizes), "tiny" or a baseline's name
+              preset: str = DEMO["preset"], # training recipe: "cpu" (the demo) or "released" (AdamW 1e-4, batch 32, 1000 it)
               folds: int = DEMO["folds"], # test folds to run: n = a seeded subset of n subjects, 0 = every subject (full LOSO)
               subjects: int = DEMO["subjects"], # synthetic corpus: number of subjects
               videos_per_class: int = DEMO["videos_per_class"], # synthetic corpus: videos per class and subject
+              data_seed: int = 0, # synthetic corpus: its seed
+              size: int = None, # model input side (default: the arch's); clips of another size are resized on the way in
               iterations: int = None, # override the preset's iterations per fold
               batch_size: int = None, # override the preset's batch size
               lr: float = None, # override the preset's learning rate
               seed: int = None, # override the preset's seed
+              optimizer: str = None, # override the preset's optimiser: "adamw" (release) or "sgd"
               selection: str = "fixed", # "fixed" (honest) or "best_on_test" (the release's protocol; leaks the test subject)
               eval_every: int = 0, # with best_on_test: evaluate the test subject every n iterations
               device: str = None, # cuda, mps or cpu (default: the best available)
               precision: str = None, # fp32, bf16 or fp16 (default: the preset's)
               compile: store_true = False, # wrap the model in torch.compile
               workers: int = 0, # DataLoader / rendering worker processes
-              resume: store_true = False, # continue an interrupted run of the same name (finished folds are kept)
+              threads: int = 0, # torch CPU threads (0 = torch's default)
+              resume: store_true = False, # continue an interrupted run of the same name (refused if the recipe changed)
               quiet: store_true = False, # no progress bars
               runs: str = "runs", # where run folders go
               full_width: store_true = False, # arch small: the preset's own widths instead of the demo's narrower ones (slower)
-              threads: int = 0, # torch CPU threads (0 = torch's default); 1 is faster on a CPU shared with other jobs
-              mer_norm: str = None, # MOL's expression-head input: "none" (as released) or "temporal" (default: the demo's "temporal" for arch small, "none" otherwise)
-              ccc_reading: str = None, # MOL's CCC: "released" or "paper" (default: the demo's "paper" for arch small, "released" otherwise)
-              optimizer: str = None, # override the preset's optimiser: "adamw" (release) or "sgd"
+              mer_norm: str = None, # MOL's expression-head input: "none" (as released) or "temporal" (default: "temporal" for arch small, "none" otherwise)
+              ccc_reading: str = None, # MOL's CCC: "released" or "paper" (default: "paper" for arch small, "released" otherwise)
              ):
     "Leave-one-subject-out training and evaluation of MOL; prints a one-screen summary and writes runs/<name>/."
-    if threads > 0: torch.set_num_threads(threads)
-    run_command("mol-train", train_main, dataset, name, arch, preset, folds, subjects, videos_per_class, iterations,
-                batch_size, lr, seed, selection, eval_every, device, precision, compile, workers, resume, not quiet, runs,
-                full_width=full_width, mer_norm=mer_norm, ccc_reading=ccc_reading, optimizer=optimizer)
+    run_command("mol-train", train_main, **{k: v for k, v in locals().items()})
+
+# %% ../nbs/25_cli.ipynb #c013b
+def _recipe(o) -> TrainConfig:
+    "The training recipe: the preset with the command line's overrides."
+    over = dict(iterations=o.iterations, batch_size=o.batch_size, lr=o.lr, seed=o.seed, precision=o.precision,
+                optimizer=o.optimizer, compile=o.compile or None, num_workers=o.workers or None)
+    return TrainConfig.preset(o.preset, **{k: v for k, v in over.items() if v is not None})
+
+def _model_overrides(o) -> dict:
+    "The model's config overrides: the demo's for arch small (less its narrow widths with --full_width), the MOL options."
+    arch = PRESET_ALIASES.get(o.arch, o.arch)
+    over = {k: v for k, v in DEMO["model_overrides"].items() if not (o.full_width and k in NARROWED)} if arch == "small" else {}
+    for key in ("mer_norm", "ccc_reading"):                          # MOL options from the command line
+        value = getattr(o, key)
+        if value is None: continue
+        if arch not in ("small", "released"): raise ValueError(f"{key}: applies to MOL (arch small or released), not to arch {o.arch}")
+        over[key] = value
+    if o.size is not None:
+        if arch == "tiny": over["size"] = o.size
+        elif arch in ("small", "released"): over["image_size"] = o.size
+        else: raise ValueError(f"size: arch {o.arch} has a fixed input size")
+    return over
+
+def _launch(device) -> tuple:
+    "(rank, world, device, trainer class, distributed): the distributed trainer when torchrun started this process."
+    from mol_edu.distributed import DistributedTrainer, distributed_env, init_distributed
+    if distributed_env():
+        rank, world, dev = init_distributed()
+        return rank, world, dev, DistributedTrainer, True
+    from mol_edu.train import Trainer
+    return 0, 1, get_device(device), Trainer, False
+
+# %% ../nbs/25_cli.ipynb #c013c
+RECIPE_KEYS = ("train", "loso", "model", "data")   # what must match for --resume to continue a run folder
+
+def _prepare_run_folder(out: Path, config: dict, resume: bool, rank: int = 0):
+    "Check that a resumed folder holds this recipe (a one-line refusal naming the changes); replace it otherwise."
+    old_file = out / "config.json"
+    if resume and old_file.is_file():
+        try: old = json.loads(old_file.read_text())
+        except json.JSONDecodeError as e: raise ValueError(f"{old_file}: not valid JSON ({e}); cannot resume") from None
+        changed = [k for k in RECIPE_KEYS if json.dumps(old.get(k), sort_keys=True, default=str)
+                   != json.dumps(config[k], sort_keys=True, default=str)]
+        if changed:
+            raise ValueError(f"{out}: --resume with another recipe ({', '.join(changed)} changed since the folder was "
+                             "written); run without --resume to start afresh (the folder is replaced), or use another --name")
+    elif not resume and out.exists() and rank == 0:
+        if not out.is_dir(): raise ValueError(f"{out}: exists and is not a folder")
+        shutil.rmtree(out)
+    if rank == 0: atomic_write_text(old_file, json.dumps(config, indent=1, default=str))
+
+# %% ../nbs/25_cli.ipynb #c013d
+def train_main(**options) -> dict:
+    "mol-train's body: LOSO training + evaluation, reports under runs/<name>; `options` as `train_cli`'s; returns the summary."
+    t0, o = time.time(), command_options(train_cli, options)
+    if o.threads > 0: torch.set_num_threads(o.threads)
+    rank, world, dev, trainer_cls, distributed = _launch(o.device)
+    cfg, over = _recipe(o), _model_overrides(o)
+    probe = model_spec(o.arch, 5, **over)
+    ds, ds_info = load_dataset(o.dataset, input_size(probe), o.subjects, o.videos_per_class, o.data_seed, o.workers,
+                               not o.quiet and rank == 0)
+    ds, note = fit_to_model(ds, input_size(probe))
+    spec = {**model_spec(o.arch, len(ds.classes), **over), "classes": list(ds.classes)}   # classes travel with the weights
+    loso = LOSOConfig(folds=o.folds or None, selection=o.selection, eval_every=o.eval_every)
+    name = o.name or f"{'synthetic' if o.dataset == 'synthetic' else Path(o.dataset).name}-{spec['arch']}-{o.preset}"
+    out = Path(o.runs) / name
+    config = {"train": cfg.as_dict(), "loso": asdict(loso), "model": spec, "data": {**ds_info, "input": note or "as is"},
+              "environment": environment_info(dev), "world": world, "command": " ".join(sys.argv)}
+    _prepare_run_folder(out, config, o.resume, rank)
+    if note and rank == 0: print(f"mol-train: {note}")
+    arch = _arch_of(spec)
+    res = run_loso(ds, lambda: build_model(spec), cfg, loso, device=dev, progress=not o.quiet, model_config=spec,
+                   checkpoint_dir=out / "folds", resume=o.resume, trainer_cls=trainer_cls, rank=rank, world=world,
+                   loss_fn=arch.loss)
+    summary = None
+    if rank == 0:
+        summary = write_report(res, out, config, seconds=res.seconds + (time.time() - t0 - res.this_process_seconds))
+        print(format_summary(summary, total_subjects=len(ds.subjects)))
+        print(f"model: {spec['arch']}{' with ' + str(over) if over else ''}; scores per video pool the clip probabilities")
+        print(f"reports: {out}/")
+    if distributed:
+        from mol_edu.distributed import cleanup_distributed; cleanup_distributed()
+    return summary
 
 # %% ../nbs/25_cli.ipynb #c018
 def load_checkpoint_model(path, device=None) -> tuple:
@@ -194,17 +300,23 @@ def eval_main(checkpoint, dataset="synthetic", subjects=None, data_subjects=DEMO
         if subjects: ds = ds.subset(subjects)
     else:
         from mol_edu.prepare import PreparedDataset
-        ds = PreparedDataset(dataset, subjects=subjects or None)
+        ds = PreparedDataset(dataset)
+        if subjects:
+            unknown = sorted(set(subjects) - set(ds.subjects))
+            if unknown: raise ValueError(f"subjects: {unknown} are not in {dataset} (it has {ds.subjects})")
+            ds = PreparedDataset(dataset, subjects=subjects)
+    ds, _ = fit_to_model(ds, input_size(spec))
     p = predict(model, ds, dev, batch_size)
     out = {"checkpoint": str(checkpoint), "clips": len(ds), **{k: p[k] for k in REPORTED_ERRORS}}
-    K = len(ds.classes)
+    K = len(spec.get("classes") or range(spec["config"]["classes"]))
     out["clip"] = scores_from_confusion(confusion_matrix(p["labels"], p["probs"].argmax(1), K))
-    vp, vl, _ = pool_by_video(p["probs"], p["labels"], p["videos"])
+    vp, vl, _ = pool_by_video(p["probs"], p["labels"], p["videos"], p["subjects"])
     out["video"] = scores_from_confusion(confusion_matrix(vl, vp.argmax(1), K))
     return out
 
+# %% ../nbs/25_cli.ipynb #c018b
 @call_parse
-def eval_cli(checkpoint: str, # a checkpoint folder (model.safetensors + checkpoint.json), e.g. runs/<name>/folds/sub03
+def eval_cli(checkpoint: str, # a checkpoint folder (checkpoint.json and its files), e.g. runs/<name>/folds/sub03
              dataset: str = "synthetic", # "synthetic" or the root of a prepared real dataset
              subjects: Param("comma-separated subjects to score (default: all)", str) = None,
              data_subjects: int = DEMO["subjects"], # synthetic corpus: number of subjects (as in training)
@@ -219,7 +331,6 @@ def eval_cli(checkpoint: str, # a checkpoint folder (model.safetensors + checkpo
     for unit in ("video", "clip"):
         s = r[unit]; print(f"  per {unit:<5} ACC {s['acc']:.3f} UAR {s['uar']:.3f} UF1 {s['uf1']:.3f} WF1 {s['wf1']:.3f}")
     print("  " + format_errors(r))
-    return r
 
 # %% ../nbs/25_cli.ipynb #c023
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm")
@@ -235,6 +346,7 @@ def read_video_frames(source) -> np.ndarray:
         if not paths: raise ValueError(f"source: no image files in {source}")
         from mol_edu.prepare import read_frames
         return read_frames(paths)
+    if not source.exists(): raise ValueError(f"source: {source} does not exist")
     if source.suffix.lower() not in VIDEO_SUFFIXES: raise ValueError(f"source: expected a folder or a video file {VIDEO_SUFFIXES}, got {source}")
     cap, frames = cv2.VideoCapture(str(source)), []
     while True:
@@ -265,12 +377,13 @@ def video_clips(frames_bgr: np.ndarray, # (N, H, W, 3) uint8
     clips = torch.from_numpy(crops[ids].astype(np.float32) / 255.0)[:, None]  # (S, 1, T, size, size)
     return clips, torch.from_numpy(pts[ids].astype(np.float32)), ids
 
+# %% ../nbs/25_cli.ipynb #c023b
 @torch.no_grad()
 def predict_video(model, spec: dict, classes: list, source, device=None) -> dict:
     "Predicted emotion of a video: per-clip and mean probabilities, plus the first clip's flow and landmarks."
     dev = get_device(device)
     clips, _, ids = video_clips(read_video_frames(source), input_size(spec))
-    out = model.to(dev).eval()(normalise_clip(clips.to(dev)))
+    out = model.to(dev).eval()(mol_inputs({"clip": clips.to(dev)}))
     probs = out.logits.float().softmax(-1).cpu().numpy()
     mean = probs.mean(0)
     return {"source": str(source), "clips": len(probs), "label": classes[int(mean.argmax())],
@@ -293,6 +406,7 @@ def plot_prediction(pred: dict, path):
     fig.suptitle(f"{Path(pred['source']).name}: {best} ({pred['probabilities'][best]:.2f})", fontsize=9)
     fig.tight_layout(); atomic_write(path, lambda p: fig.savefig(p, format="png")); plt.close(fig)
 
+# %% ../nbs/25_cli.ipynb #c023c
 @call_parse
 def predict_cli(source: str, # a video file or a folder of frames of one face
                 checkpoint: str, # a checkpoint folder written by mol-train
@@ -306,5 +420,4 @@ def predict_cli(source: str, # a video file or a folder of frames of one face
     r = run_command("mol-predict", predict_video, model, spec, names, source, device)
     print(f"{r['source']}: {r['label']}  ({r['clips']} clips)")
     for c, p in sorted(r["probabilities"].items(), key=lambda kv: -kv[1]): print(f"  {c:<12} {p:.3f}")
-    if picture: plot_prediction(r, picture); print(f"picture: {picture}")
-    return r
+    if picture: run_command("mol-predict", plot_prediction, r, picture); print(f"picture: {picture}")

@@ -6,9 +6,11 @@
 from __future__ import annotations
 
 import os
+import platform
 import random
 import re
 import shutil
+import subprocess
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,7 +20,7 @@ import torch
 
 # %% auto #0
 __all__ = ['DEVICE_ENV', 'SHAPE_LEGEND', 'get_device', 'seed_everything', 'check_shape', 'atomic_write', 'atomic_write_bytes',
-           'atomic_write_text', 'atomic_directory', 'smoke_cli']
+           'atomic_write_text', 'atomic_directory', 'environment_info', 'smoke_cli']
 
 # %% ../nbs/00_core.ipynb #c006
 DEVICE_ENV = "MOL_EDU_DEVICE"  # environment variable that overrides the automatic device choice
@@ -139,6 +141,40 @@ def atomic_directory(folder, # the folder to (re)write
         if old is not None: shutil.rmtree(old, ignore_errors=True)
     finally:
         if tmp.exists(): shutil.rmtree(tmp, ignore_errors=True)
+
+# %% ../nbs/00_core.ipynb #c018f
+def _git_commit(where: Path) -> str | None:
+    "The commit of the checkout holding `where` (with '+dirty' for uncommitted changes), or None outside git."
+    try:
+        run = lambda *a: subprocess.run(["git", *a], cwd=where, capture_output=True, text=True, timeout=10)
+        head = run("rev-parse", "HEAD")
+        if head.returncode: return None
+        dirty = run("status", "--porcelain", "--untracked-files=no").stdout.strip()
+        return head.stdout.strip() + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError): return None
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"): return line.split(":", 1)[1].strip()
+    except OSError: pass
+    return platform.processor() or platform.machine()
+
+def environment_info(device=None, # the device the run uses (its GPU is named when it is CUDA)
+                    ) -> dict:
+    "Versions, commit, threads, CPU and GPU: what a result ran on, for its report."
+    import mol_edu
+    info = {"mol_edu": mol_edu.__version__, "git_commit": _git_commit(Path(mol_edu.__file__).parent),
+            "python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,
+            "threads": torch.get_num_threads(), "cpu": _cpu_model(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "platform": platform.platform(), "device": str(device) if device is not None else None}
+    try:
+        import cv2; info["opencv"] = cv2.__version__
+    except ImportError: info["opencv"] = None
+    dev = torch.device(device) if device is not None else None
+    if dev is not None and dev.type == "cuda":
+        info.update(gpu=torch.cuda.get_device_name(dev), cuda=torch.version.cuda)
+    return info
 
 # %% ../nbs/00_core.ipynb #c020
 def smoke_cli():

@@ -13,6 +13,7 @@ import torch.distributed as dist
 import torch.nn as nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 
+from . import checkpoint as _checkpoint   # gives Trainer its save_checkpoint / load_checkpoint
 from .core import get_device
 from .train import Callback, Trainer
 

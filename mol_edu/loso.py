@@ -7,21 +7,18 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 import time
-from dataclasses import dataclass, asdict, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch.utils.data import Subset
 
-from .core import seed_everything, get_device
-from .core import atomic_write
-from .train import (TrainConfig, Trainer, ProgressBar, Callback, plot_loss_terms, predict,
-                           REPORTED_ERRORS, format_errors,
-                           TinyJointNet, ToyMotionClips)
-from .loss import LOSS_TERMS
+from .checkpoint import PeriodicCheckpoint
+from .core import atomic_write, atomic_write_text, get_device, seed_everything
+from .train import (REPORTED_ERRORS, Callback, ProgressBar, TrainConfig, Trainer, format_errors,
+                           plot_loss_terms)
 
 # %% auto #0
 __all__ = ['confusion_matrix', 'scores_from_confusion', 'pool_by_video', 'clip_subjects', 'split_by_subject', 'LOSOConfig',
@@ -57,18 +54,22 @@ def scores_from_confusion(cm: np.ndarray, # K x K confusion matrix (rows true)
 # %% ../nbs/22_loso.ipynb #c014
 def pool_by_video(probs: np.ndarray, # (N, K) class probabilities of N clips
                   labels, # (N,) true class of each clip
-                  videos, # (N,) video id of each clip
+                  videos, # (N,) video name of each clip
+                  subjects=None, # (N,) subject of each clip: a video is (subject, name); None = names are unique
                  ) -> tuple:
     "Mean probabilities per video: (video probs (V, K), video labels (V,), video ids (V,)) in first-seen order."
     probs, labels, videos = np.asarray(probs), np.asarray(labels), list(videos)
-    ids = list(dict.fromkeys(videos))
+    keys = videos if subjects is None else [f"{s}/{v}" if not str(v).startswith(f"{s}/") else str(v)
+                                            for s, v in zip(subjects, videos)]
+    ids = list(dict.fromkeys(keys))
     index = {v: i for i, v in enumerate(ids)}
-    inv = np.array([index[v] for v in videos], dtype=np.int64)
+    inv = np.array([index[v] for v in keys], dtype=np.int64)
     sums = np.zeros((len(ids), probs.shape[1])); np.add.at(sums, inv, probs)
     counts = np.bincount(inv, minlength=len(ids))[:, None]
     vlabels = np.zeros(len(ids), dtype=np.int64); vlabels[inv] = labels
     if (np.bincount(inv, weights=labels, minlength=len(ids)) != vlabels * counts[:, 0]).any():
-        raise ValueError("labels: clips of one video carry different labels")
+        bad = next(v for v in ids if len(set(labels[inv == index[v]].tolist())) > 1)
+        raise ValueError(f"labels: the clips of video {bad} carry different labels")
     return sums / counts, vlabels, ids
 
 # %% ../nbs/22_loso.ipynb #c018
@@ -125,16 +126,45 @@ class LOSOResult:
     classes: list
     folds: list = field(default_factory=list)       # one dict per fold: subject, n clips, scores, seconds, history
     predictions: dict = field(default_factory=dict)  # "fixed" (and "best_on_test"): probs, labels, subjects, videos
+    seconds: float = 0.0                             # time of every fold, over every process that worked on it
+    this_process_seconds: float = 0.0                # the part of that spent in this process
 
     def scores(self, selection: str = "fixed", unit: str = "video") -> dict:
         "ACC/UAR/UF1/WF1 from the summed confusion matrix of the pooled predictions, per 'clip' or 'video'."
         p = self.predictions[selection]
         probs, labels = p["probs"], p["labels"]
-        if unit == "video": probs, labels, _ = pool_by_video(probs, labels, p["videos"])
+        if unit == "video": probs, labels, _ = pool_by_video(probs, labels, p["videos"], p["subjects"])
         elif unit != "clip": raise ValueError(f"unit: expected 'clip' or 'video', got {unit!r}")
         cm = confusion_matrix(labels, probs.argmax(1), len(self.classes))
         return {**scores_from_confusion(cm), "n": int(len(labels)), "confusion": cm.tolist()}
 
+# %% ../nbs/22_loso.ipynb #c023b
+def _train_fold(dataset, subject, make_model, cfg, loso, device, progress, model_config, fold_dir, resume,
+                trainer_cls, rank, world, loss_fn) -> dict:
+    "Train and score one fold (continuing from its checkpoint with `resume`); the fold's record."
+    t0 = time.time()
+    train_ds, test_ds = split_by_subject(dataset, subject)
+    seed_everything(cfg.seed)
+    cbs = [ProgressBar(desc=f"fold {subject}", position=1)] if progress else []
+    ev = _EvalOnTest(test_ds, loso.eval_every) if loso.selection == "best_on_test" else None
+    if ev: cbs.append(ev)
+    if fold_dir is not None: cbs.append(PeriodicCheckpoint(fold_dir, every=max(1, cfg.iterations // 4)))
+    trainer = trainer_cls(make_model(), train_ds, cfg, device=device, callbacks=cbs, model_config=model_config,
+                          rank=rank, world=world, loss_fn=loss_fn)
+    if resume and fold_dir is not None and (fold_dir / "checkpoint.json").exists(): trainer.load_checkpoint(fold_dir)
+    before = trainer.seconds                                      # training time of earlier processes
+    trainer.fit()
+    final = trainer.predict(test_ds)
+    preds = {"fixed": final}
+    if ev:   # the release's choice: the evaluation with the best test accuracy (ties: the earliest)
+        cands = ev.evals + [(trainer.iteration, final)]
+        preds["best_on_test"] = max(cands, key=lambda c: (_accuracy(c[1]), -c[0]))[1]
+    return {"subject": subject, "n_train": len(train_ds), "n_test": len(test_ds), "seconds": before + time.time() - t0,
+            "history": trainer.history, **{k: final[k] for k in REPORTED_ERRORS},
+            "predictions": {k: {"probs": v["probs"].tolist(), "labels": v["labels"].tolist(),
+                                "subjects": v["subjects"], "videos": v["videos"]} for k, v in preds.items()}}
+
+# %% ../nbs/22_loso.ipynb #c023c
 def run_loso(dataset, # the whole corpus: sample dicts, `.classes`, `.subjects`
              make_model, # () -> a fresh model (called once per fold, after seeding)
              cfg: TrainConfig, # the training recipe for every fold
@@ -146,123 +176,123 @@ def run_loso(dataset, # the whole corpus: sample dicts, `.classes`, `.subjects`
              resume: bool = False, # skip folds whose results exist in checkpoint_dir; continue a half-done fold
              trainer_cls=Trainer, # Trainer, or DistributedTrainer under torchrun
              rank: int = 0, world: int = 1, # DDP: this process and the process count (rank 0 writes files)
+             loss_fn=None, # the training loss (None = MOL's joint loss), passed to the trainer
             ) -> LOSOResult:
     "Train one model per test subject for a fixed budget, predict that subject, pool; see LOSOConfig for options."
     loso = loso or LOSOConfig()
     device = get_device(device) if not isinstance(device, torch.device) else device
     subjects = fold_subjects(dataset.subjects, loso.folds, loso.fold_seed)
-    res = LOSOResult(classes=list(dataset.classes))
-    pooled = {k: {"probs": [], "labels": [], "subjects": [], "videos": []} for k in
-              (("fixed", "best_on_test") if loso.selection == "best_on_test" else ("fixed",))}
+    res, records = LOSOResult(classes=list(dataset.classes)), []
     bar = None
-    progress = progress and rank == 0
-    if progress:
+    if progress and rank == 0:
         from tqdm.auto import tqdm
         bar = tqdm(subjects, desc="LOSO folds", position=0, dynamic_ncols=True)
     for subject in subjects:
         t0 = time.time()
-        train_ds, test_ds = split_by_subject(dataset, subject)
         fold_dir = Path(checkpoint_dir) / subject if checkpoint_dir else None
         done = fold_dir / "fold.json" if fold_dir else None
-        if resume and done is not None and done.exists():
-            fold = json.loads(done.read_text())
+        if resume and done is not None and done.exists(): fold = json.loads(done.read_text())
         else:
-            seed_everything(cfg.seed)
-            cbs = [ProgressBar(desc=f"fold {subject}", position=1)] if progress else []
-            ev = _EvalOnTest(test_ds, loso.eval_every) if loso.selection == "best_on_test" else None
-            if ev: cbs.append(ev)
-            if fold_dir is not None:
-                from mol_edu.train import PeriodicCheckpoint
-                cbs.append(PeriodicCheckpoint(fold_dir, every=max(1, cfg.iterations // 4)))
-            trainer = trainer_cls(make_model(), train_ds, cfg, device=device, callbacks=cbs, model_config=model_config,
-                                  rank=rank, world=world)
-            if resume and fold_dir is not None and (fold_dir / "checkpoint.json").exists():
-                trainer.load_checkpoint(fold_dir)
-            trainer.fit()
-            final = trainer.predict(test_ds)
-            preds = {"fixed": final}
-            if ev:   # the release's choice: the evaluation with the best test accuracy (ties: the earliest)
-                cands = ev.evals + [(trainer.iteration, final)]
-                preds["best_on_test"] = max(cands, key=lambda c: (_accuracy(c[1]), -c[0]))[1]
-            fold = {"subject": subject, "n_train": len(train_ds), "n_test": len(test_ds),
-                    "seconds": time.time() - t0, "history": trainer.history,
-                    **{k: final[k] for k in REPORTED_ERRORS},
-                    "predictions": {k: {"probs": v["probs"].tolist(), "labels": v["labels"].tolist(),
-                                        "subjects": v["subjects"], "videos": v["videos"]} for k, v in preds.items()}}
-            if done is not None and rank == 0: atomic_write(done, lambda p: Path(p).write_text(json.dumps(fold)))
-        for k in pooled:
-            for f in ("probs", "labels", "subjects", "videos"): pooled[k][f] += list(fold["predictions"][k][f])
-        fp = fold["predictions"]["fixed"]
-        fold["acc_clip"] = _accuracy({"probs": np.array(fp["probs"]), "labels": np.array(fp["labels"])})
-        res.folds.append({k: v for k, v in fold.items() if k != "predictions"})
-        if bar is not None: bar.update(1); bar.set_postfix(subject=subject, acc=f"{fold['acc_clip']:.2f}")
+            fold = _train_fold(dataset, subject, make_model, cfg, loso, device, progress and rank == 0, model_config,
+                               fold_dir, resume, trainer_cls, rank, world, loss_fn)
+            if done is not None and rank == 0: atomic_write_text(done, json.dumps(fold))
+        res.this_process_seconds += time.time() - t0
+        records.append(fold)
+        if bar is not None: bar.update(1); bar.set_postfix(subject=subject)
     if bar is not None: bar.close()
-    res.predictions = {k: {"probs": np.array(v["probs"]), "labels": np.array(v["labels"], dtype=np.int64),
-                           "subjects": v["subjects"], "videos": v["videos"]} for k, v in pooled.items()}
+    return _pool_folds(res, records, ("fixed", "best_on_test") if loso.selection == "best_on_test" else ("fixed",))
+
+# %% ../nbs/22_loso.ipynb #c023d
+def _pool_folds(res: LOSOResult, records: list, selections: tuple) -> LOSOResult:
+    "Fill `res` from the fold records: per-fold rows, pooled predictions of each selection, total seconds."
+    for fold in records:
+        fp = fold["predictions"]["fixed"]
+        acc = _accuracy({"probs": np.array(fp["probs"]), "labels": np.array(fp["labels"])})
+        res.folds.append({**{k: v for k, v in fold.items() if k != "predictions"}, "acc_clip": acc})
+        res.seconds += fold["seconds"]
+    res.predictions = {k: {"probs": np.array([p for f in records for p in f["predictions"][k]["probs"]]),
+                           "labels": np.array([l for f in records for l in f["predictions"][k]["labels"]], dtype=np.int64),
+                           "subjects": [s for f in records for s in f["predictions"][k]["subjects"]],
+                           "videos": [v for f in records for v in f["predictions"][k]["videos"]]} for k in selections}
     return res
 
 # %% ../nbs/22_loso.ipynb #c029
-def _plot_confusion(cm, classes, title, path):
-    import matplotlib; import matplotlib.pyplot as plt; import seaborn as sns
-    fig, ax = plt.subplots(figsize=(4, 3.4), dpi=72)
-    sns.heatmap(np.asarray(cm), annot=True, fmt="d", cmap="Blues", cbar=False, xticklabels=classes, yticklabels=classes, ax=ax)
-    ax.set_xlabel("predicted"); ax.set_ylabel("true"); ax.set_title(title, fontsize=9)
-    plt.setp(ax.get_xticklabels(), rotation=30, ha="right", fontsize=7); plt.setp(ax.get_yticklabels(), rotation=0, fontsize=7)
-    fig.tight_layout(); atomic_write(path, lambda p: fig.savefig(p, format="png")); plt.close(fig)
-
 def mean_history(folds: list) -> list:
     "Loss terms averaged over folds, per iteration (folds may differ in length; uses the common prefix)."
     hs = [f["history"] for f in folds if f["history"]]
     if not hs: return []
-    n = min(len(h) for h in hs)
-    return [{"iteration": hs[0][i]["iteration"], **{k: float(np.mean([h[i][k] for h in hs])) for k in ("loss", *LOSS_TERMS)}}
+    n, terms = min(len(h) for h in hs), [k for k in hs[0][0] if k != "iteration"]
+    return [{"iteration": hs[0][i]["iteration"], **{k: float(np.mean([h[i][k] for h in hs])) for k in terms}}
             for i in range(n)]
+
+def _weighted_error(folds: list, key: str) -> float | None:
+    "A flow or landmark error over every test clip (folds weighted by their clips); None if a model does not predict it."
+    if any(f.get(key) is None for f in folds): return None
+    n = np.array([f["n_test"] for f in folds], dtype=np.float64)
+    return float(np.sum([f[key] * w for f, w in zip(folds, n)]) / n.sum())
 
 def summarise(res: LOSOResult, seconds: float | None = None) -> dict:
     "The numbers of a run: scores per video and per clip for each selection, EPE, NME, folds, time."
     out = {"classes": res.classes, "folds": [f["subject"] for f in res.folds], "n_folds": len(res.folds)}
     for sel in res.predictions:
         for unit in ("video", "clip"): out[f"{sel}/{unit}"] = res.scores(sel, unit)
-    for k in REPORTED_ERRORS:
-        n = np.array([f["n_test"] for f in res.folds], dtype=np.float64)
-        out[k] = float(np.sum([f[k] * w for f, w in zip(res.folds, n)]) / n.sum())
+    out.update({k: _weighted_error(res.folds, k) for k in REPORTED_ERRORS})
     if seconds is not None: out["seconds"] = seconds
     return out
 
+# %% ../nbs/22_loso.ipynb #c029b
+def _save_figure(fig, path):
+    import matplotlib.pyplot as plt
+    fig.tight_layout(); atomic_write(path, lambda p: fig.savefig(p, format="png")); plt.close(fig)
+
+def _plot_confusion(cm, classes, title, path):
+    import matplotlib.pyplot as plt; import seaborn as sns
+    fig, ax = plt.subplots(figsize=(4, 3.4), dpi=100)
+    sns.heatmap(np.asarray(cm), annot=True, fmt="d", cmap="Blues", cbar=False, xticklabels=classes, yticklabels=classes, ax=ax)
+    ax.set_xlabel("predicted"); ax.set_ylabel("true"); ax.set_title(title, fontsize=9)
+    plt.setp(ax.get_xticklabels(), rotation=30, ha="right", fontsize=7); plt.setp(ax.get_yticklabels(), rotation=0, fontsize=7)
+    _save_figure(fig, path)
+
+def _plot_folds(res: LOSOResult, path):
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(max(3, 0.35 * len(res.folds) + 1), 2.4), dpi=100)
+    ax.bar([f["subject"] for f in res.folds], [f["acc_clip"] for f in res.folds])
+    ax.axhline(1 / len(res.classes), color="k", ls="--", lw=1, label="chance"); ax.set_ylim(0, 1)
+    ax.set_ylabel("accuracy (clips)"); ax.set_title("per-fold accuracy", fontsize=9); ax.legend(fontsize=7)
+    plt.setp(ax.get_xticklabels(), rotation=60, fontsize=6)
+    _save_figure(fig, path)
+
+def _write_csv(path, rows, header):
+    def write(p):
+        with open(p, "w", newline="") as f: w = csv.writer(f); w.writerow(header); w.writerows(rows)
+    atomic_write(path, write)
+
+# %% ../nbs/22_loso.ipynb #c029c
 def write_report(res: LOSOResult, # the run
                  out_dir, # runs/<name>
-                 config: dict, # whatever defines the run (train, loso, model, dataset)
-                 seconds: float | None = None, # wall time of the run
+                 config: dict, # whatever defines the run (train, loso, model, dataset, environment)
+                 seconds: float | None = None, # wall time of the run (every process that worked on it)
                 ) -> dict:
     "Write config, summary, per-fold table, predictions, confusion matrices and loss curves under `out_dir`."
-    import matplotlib.pyplot as plt
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
     summary = summarise(res, seconds)
-    atomic_write(out / "config.json", lambda p: Path(p).write_text(json.dumps(config, indent=1, default=str)))
-    atomic_write(out / "summary.json", lambda p: Path(p).write_text(json.dumps(summary, indent=1)))
+    atomic_write_text(out / "config.json", json.dumps(config, indent=1, default=str))
+    atomic_write_text(out / "summary.json", json.dumps(summary, indent=1))
     cols = ["subject", "n_train", "n_test", "acc_clip", "seconds", *REPORTED_ERRORS]
-    def _csv(p, rows, header):
-        with open(p, "w", newline="") as f:
-            w = csv.writer(f); w.writerow(header); w.writerows(rows)
-    atomic_write(out / "folds.csv", lambda p: _csv(p, [[f[c] for c in cols] for f in res.folds], cols))
+    _write_csv(out / "folds.csv", [[f[c] for c in cols] for f in res.folds], cols)
     pr = res.predictions["fixed"]
     rows = [[s, v, int(l), int(pp.argmax()), *np.round(pp, 5).tolist()]
             for s, v, l, pp in zip(pr["subjects"], pr["videos"], pr["labels"], pr["probs"])]
-    atomic_write(out / "predictions.csv", lambda p: _csv(p, rows, ["subject", "video", "label", "pred", *res.classes]))
+    _write_csv(out / "predictions.csv", rows, ["subject", "video", "label", "pred", *res.classes])
     for unit in ("video", "clip"):
         s = summary[f"fixed/{unit}"]
         _plot_confusion(s["confusion"], res.classes, f"LOSO per {unit}: UF1 {s['uf1']:.3f}, UAR {s['uar']:.3f}",
                         out / f"confusion_{unit}.png")
-    fig = plot_loss_terms(mean_history(res.folds), title="loss terms (mean over folds)")
-    atomic_write(out / "loss_curves.png", lambda p: fig.savefig(p, format="png")); plt.close(fig)
-    fig, ax = plt.subplots(figsize=(max(3, 0.35 * len(res.folds) + 1), 2.4), dpi=72)
-    ax.bar([f["subject"] for f in res.folds], [f["acc_clip"] for f in res.folds])
-    ax.axhline(1 / len(res.classes), color="k", ls="--", lw=1, label="chance"); ax.set_ylim(0, 1)
-    ax.set_ylabel("accuracy (clips)"); ax.set_title("per-fold accuracy", fontsize=9); ax.legend(fontsize=7)
-    plt.setp(ax.get_xticklabels(), rotation=60, fontsize=6); fig.tight_layout()
-    atomic_write(out / "folds.png", lambda p: fig.savefig(p, format="png")); plt.close(fig)
+    _save_figure(plot_loss_terms(mean_history(res.folds), title="loss terms (mean over folds)"), out / "loss_curves.png")
+    _plot_folds(res, out / "folds.png")
     return summary
 
+# %% ../nbs/22_loso.ipynb #c029d
 def format_summary(summary: dict, # from `summarise` / `write_report`
                    total_subjects: int | None = None, # subjects in the corpus, to say when folds are a subset
                   ) -> str:
@@ -277,6 +307,7 @@ def format_summary(summary: dict, # from `summarise` / `write_report`
         if isinstance(s, dict) and "uf1" in s:
             lines.append(f"{key:<22}{s['n']:>5}{s['acc']:>8.3f}{s['uar']:>8.3f}{s['uf1']:>8.3f}{s['wf1']:>8.3f}")
     lines.append(format_errors(summary))
-    if "best_on_test" in str(list(summary)): lines.append("best_on_test rows select on the test subject (the release's protocol): optimistic, not a result.")
+    if any(k.startswith("best_on_test") for k in summary):
+        lines.append("best_on_test rows select on the test subject (the release's protocol): optimistic, not a result.")
     if "seconds" in summary: lines.append(f"wall time {summary['seconds']:.0f} s")
     return "\n".join(lines)

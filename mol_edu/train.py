@@ -5,46 +5,38 @@
 # %% ../nbs/21_training.ipynb #c003
 from __future__ import annotations
 
-import json
 import math
-import os
-import random
-import tempfile
+import time
+import warnings
 from dataclasses import dataclass, asdict, field, fields
-from pathlib import Path
 from types import SimpleNamespace
 
-import numpy as np
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
+from fastcore.basics import patch
 from torch.utils.data import DataLoader, Dataset
 
-from .core import atomic_write, check_shape, get_device, seed_everything
+from .core import check_shape, get_device, seed_everything
 from .faces import NME_NORMALISERS, landmark_nme
-from .loss import LOSS_TERMS, LossWeights, endpoint_error, joint_loss
+from .loss import LossWeights, endpoint_error, joint_loss
 
 # %% auto #0
-__all__ = ['TRAIN_PRESETS', 'CLIP_MEAN', 'CLIP_SCALE', 'PRECISIONS', 'REPORTED_ERRORS', 'CHECKPOINT_FILES', 'TrainConfig',
-           'normalise_clip', 'TinyJointNet', 'ToyMotionClips', 'IterationSampler', 'to_device', 'make_loader',
-           'autocast_for', 'StopTraining', 'Callback', 'History', 'StopAfter', 'ProgressBar', 'PeriodicCheckpoint',
-           'Trainer', 'plot_loss_terms', 'format_errors', 'predict', 'rng_state', 'set_rng_state', 'load_weights',
-           'read_checkpoint_meta']
+__all__ = ['PRECISIONS', 'SCHEDULES', 'OPTIMIZERS', 'TRAIN_PRESETS', 'PRESET_ALIASES', 'CLIP_MEAN', 'CLIP_SCALE',
+           'REPORTED_ERRORS', 'TrainConfig', 'canonical_preset', 'normalise_clip', 'TinyJointNet', 'ToyMotionClips',
+           'IterationSampler', 'to_device', 'make_loader', 'autocast_for', 'StopTraining', 'Callback', 'History',
+           'StopAfter', 'ProgressBar', 'mol_inputs', 'Trainer', 'plot_loss_terms', 'format_errors', 'predict']
 
 # %% ../nbs/21_training.ipynb #c006
 @dataclass
 class TrainConfig:
     "Everything that defines a training run (one LOSO fold); `TrainConfig.preset(name)` gives the named recipes."
-    lr: float = 1e-4              # AdamW learning rate
-    weight_decay: float = 1e-3    # AdamW weight decay
+    lr: float = 1e-4              # learning rate
+    weight_decay: float = 1e-3    # weight decay
     batch_size: int = 32          # clips per optimiser step (the *global* batch under DDP)
     iterations: int = 1000        # optimiser steps per fold (a fixed budget: no selection on the test subject)
     seed: int = 2024              # seeds weights, data order and dropout
     schedule: str = "constant"    # "constant" (release) or "cosine" (decay to 0 over `iterations`)
-    w_mer: float = 1.0            # lambda_mer
-    w_flow: float = 10.0          # lambda_flow
-    w_ldm: float = 0.1            # lambda_ldm
+    loss_weights: LossWeights = field(default_factory=LossWeights)   # the lambdas of MOL's joint loss (chapter 20)
     precision: str = "fp32"       # "fp32", "bf16" (autocast) or "fp16" (autocast + GradScaler)
     grad_clip: float = 0.0        # max gradient norm; 0 = no clipping (release)
     optimizer: str = "adamw"      # "adamw" (release) or "sgd" (momentum 0.9: no per-weight step rescaling)
@@ -54,32 +46,45 @@ class TrainConfig:
     eval_batch_size: int = 64     # clips per forward pass when predicting
 
     def __post_init__(self):
-        if self.precision not in ("fp32", "bf16", "fp16"):
-            raise ValueError(f"precision: expected 'fp32', 'bf16' or 'fp16', got {self.precision!r}")
-        if self.schedule not in ("constant", "cosine"):
-            raise ValueError(f"schedule: expected 'constant' or 'cosine', got {self.schedule!r}")
-        if self.optimizer not in ("adamw", "sgd"):
-            raise ValueError(f"optimizer: expected 'adamw' or 'sgd', got {self.optimizer!r}")
-        if self.batch_size < 1 or self.iterations < 0: raise ValueError("batch_size must be >= 1 and iterations >= 0")
+        for name, ok in (("precision", PRECISIONS), ("schedule", SCHEDULES), ("optimizer", OPTIMIZERS)):
+            if getattr(self, name) not in ok: raise ValueError(f"{name}: expected one of {list(ok)}, got {getattr(self, name)!r}")
+        if isinstance(self.loss_weights, dict): self.loss_weights = LossWeights(**self.loss_weights)
+        if self.batch_size < 1: raise ValueError(f"batch_size: expected >= 1, got {self.batch_size}")
+        if self.iterations < 0: raise ValueError(f"iterations: expected >= 0, got {self.iterations}")
+        if not (self.lr > 0 and math.isfinite(self.lr)): raise ValueError(f"lr: expected a positive number, got {self.lr}")
 
-    @property
-    def loss_weights(self): return LossWeights(self.w_mer, self.w_flow, self.w_ldm)
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+SCHEDULES, OPTIMIZERS = ("constant", "cosine"), ("adamw", "sgd")
 
-    def as_dict(self): return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d): return cls(**{f.name: d[f.name] for f in fields(cls) if f.name in d})
-
-    @classmethod
-    def preset(cls, name: str, **overrides):
-        "The named recipe `name` ('paper' or 'cpu'), with any field overridden."
-        if name not in TRAIN_PRESETS: raise ValueError(f"preset: expected one of {list(TRAIN_PRESETS)}, got {name!r}")
-        return cls(**{**TRAIN_PRESETS[name], **overrides})
-
+# %% ../nbs/21_training.ipynb #c006b
 TRAIN_PRESETS = {
-    "paper": dict(lr=1e-4, weight_decay=1e-3, batch_size=32, iterations=1000, seed=2024),   # the release
+    "released": dict(lr=1e-4, weight_decay=1e-3, batch_size=32, iterations=1000, seed=2024),   # the release's recipe
     "cpu": dict(lr=1e-3, weight_decay=1e-3, batch_size=16, iterations=500, seed=2024, schedule="cosine"),
 }
+PRESET_ALIASES = {"paper": "released"}   # former names, still accepted with a DeprecationWarning
+
+def canonical_preset(name: str, presets: dict, what: str = "preset") -> str:
+    "The canonical name of preset `name`, warning once about a former name; a one-line error for an unknown one."
+    if name in PRESET_ALIASES:
+        warnings.warn(f"{what} {name!r} is now called {PRESET_ALIASES[name]!r}", DeprecationWarning, stacklevel=3)
+        name = PRESET_ALIASES[name]
+    if name not in presets: raise ValueError(f"{what}: expected one of {list(presets)}, got {name!r}")
+    return name
+
+@patch(cls_method=True)
+def preset(cls: TrainConfig, name: str, **overrides):
+    "The named recipe `name` ('released' or 'cpu'), with any field overridden."
+    return cls(**{**TRAIN_PRESETS[canonical_preset(name, TRAIN_PRESETS)], **overrides})
+
+@patch
+def as_dict(self: TrainConfig) -> dict: return asdict(self)
+
+@patch(cls_method=True)
+def from_dict(cls: TrainConfig, d: dict):
+    "A config from `as_dict`'s output (older flat `w_mer`/`w_flow`/`w_ldm` keys are read too)."
+    d = dict(d)
+    if "w_mer" in d: d["loss_weights"] = {"mer": d.pop("w_mer"), "flow": d.pop("w_flow"), "ldm": d.pop("w_ldm")}
+    return cls(**{f.name: d[f.name] for f in fields(cls) if f.name in d})
 
 # %% ../nbs/21_training.ipynb #c010
 CLIP_MEAN, CLIP_SCALE = 0.5, 0.5   # fixed intensity constants: model input = (clip - mean) / scale
@@ -207,8 +212,6 @@ def make_loader(dataset, # yields the project's sample dicts
                       pin_memory=torch.device(device).type == "cuda", **extra)
 
 # %% ../nbs/21_training.ipynb #c027
-PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
-
 def autocast_for(device: torch.device, precision: str):
     "The autocast context for `precision` on `device` (disabled for fp32)."
     dtype = PRECISIONS[precision]
@@ -248,27 +251,28 @@ class ProgressBar(Callback):
         if t.iteration % 10 == 0: self.bar.set_postfix({k: f"{float(v):.3g}" for k, v in t.terms.items()})
     def after_fit(self, t): self.bar.close()
 
-class PeriodicCheckpoint(Callback):
-    "Save a checkpoint to `path` every `every` iterations and at the end of the fit."
-    def __init__(self, path, every=100): self.path, self.every = Path(path), every
-    def after_step(self, t):
-        if t.iteration % self.every == 0: t.save_checkpoint(self.path)
-    def after_fit(self, t): t.save_checkpoint(self.path)
-
 # %% ../nbs/21_training.ipynb #c031
+def mol_inputs(batch: dict) -> torch.Tensor:
+    "MOL's input: the batch's clips (B, 1, T, H, W) in [0, 1], normalised to [-1, 1]."
+    return normalise_clip(batch["clip"])
+
 class Trainer:
-    "Train a MOL-like model with the joint loss for a fixed number of iterations; callbacks add the rest."
-    def __init__(self, model: nn.Module, # anything returning .logits/.flow/.landmarks for a (B,1,T,H,W) clip
+    "Train any model for a fixed number of iterations; the loss and the input come from functions, callbacks add the rest."
+    def __init__(self, model: nn.Module, # the model; its output is what `loss_fn` reads
                  dataset, # training set yielding the project's sample dicts
-                 cfg: TrainConfig | None = None, # the recipe; None = the paper preset
+                 cfg: TrainConfig | None = None, # the recipe; None = the released preset
                  device=None, # torch.device or name; None = get_device()
                  callbacks=(), # extra Callback objects
                  rank: int = 0, world: int = 1, # DDP: this process's rank and the process count
                  model_config: dict | None = None, # how to rebuild the model (saved in checkpoints)
+                 loss_fn=None, # loss_fn(out, batch) -> {"loss": ..., term: ...}; None = MOL's joint loss
+                 input_fn=mol_inputs, # input_fn(batch) -> the model's input
                 ):
         self.cfg = cfg or TrainConfig()
         self.device = get_device(device) if not isinstance(device, torch.device) else device
         self.dataset, self.rank, self.world, self.model_config = dataset, rank, world, model_config
+        self.loss_fn = loss_fn or (lambda out, batch: joint_loss(out, batch, self.cfg.loss_weights))
+        self.input_fn = input_fn
         seed_everything(self.cfg.seed)
         self.model = model.to(self.device)
         if self.cfg.channels_last: self.model = self.model.to(memory_format=torch.channels_last)
@@ -279,54 +283,64 @@ class Trainer:
         lam = (lambda i: 0.5 * (1 + math.cos(math.pi * min(i, n) / n))) if self.cfg.schedule == "cosine" else (lambda i: 1.0)
         self.sched = torch.optim.lr_scheduler.LambdaLR(self.opt, lam)
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=self.cfg.precision == "fp16")
-        self.iteration, self.history, self.terms = 0, [], {}
+        self.iteration, self.history, self.terms, self.seconds = 0, [], {}, 0.0
         self.callbacks = sorted([History(), *callbacks], key=lambda c: c.order)
 
     def _event(self, name):
         for c in self.callbacks: c(name, self)
 
-    def step(self, batch: dict) -> dict:
-        "One optimiser step on a batch already on the device; returns the loss terms (detached)."
-        self.model.train()
-        with autocast_for(self.device, self.cfg.precision):
-            out = self.forward(normalise_clip(batch["clip"]))
-        terms = joint_loss(out, batch, self.cfg.loss_weights)          # computed in float32
-        self.opt.zero_grad(set_to_none=True)
-        self.scaler.scale(terms["loss"]).backward()
-        if self.cfg.grad_clip > 0:
-            self.scaler.unscale_(self.opt)
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
-        self.scaler.step(self.opt); self.scaler.update(); self.sched.step()
-        return {k: v.detach() for k, v in terms.items()}
+# %% ../nbs/21_training.ipynb #c031b
+@patch
+def step(self: Trainer, batch: dict) -> dict:
+    "One optimiser step on a batch already on the device; returns the loss terms (detached)."
+    self.model.train()
+    with autocast_for(self.device, self.cfg.precision):
+        out = self.forward(self.input_fn(batch))
+    terms = self.loss_fn(out, batch)                                 # MOL's joint loss works in float32
+    if not torch.isfinite(terms["loss"]):
+        bad = ", ".join(f"{k} {float(v):.4g}" for k, v in terms.items())
+        raise ValueError(f"loss: not finite at iteration {self.iteration + 1} ({bad}); "
+                         f"check the batch for NaN or inf values, or lower the learning rate")
+    self.opt.zero_grad(set_to_none=True)
+    self.scaler.scale(terms["loss"]).backward()
+    if self.cfg.grad_clip > 0:
+        self.scaler.unscale_(self.opt)
+        torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.grad_clip)
+    self.scaler.step(self.opt); self.scaler.update(); self.sched.step()
+    return {k: v.detach() for k, v in terms.items()}
 
-    def make_sampler(self):
-        "The batches from the current iteration to the end (the distributed trainer swaps in its own)."
-        return IterationSampler(len(self.dataset), self.cfg.batch_size, seed=self.cfg.seed, start=self.iteration,
-                                stop=self.cfg.iterations, rank=self.rank, world=self.world)
+@patch
+def make_sampler(self: Trainer) -> IterationSampler:
+    "The batches from the current iteration to the end (the distributed trainer swaps in its own)."
+    return IterationSampler(len(self.dataset), self.cfg.batch_size, seed=self.cfg.seed, start=self.iteration,
+                            stop=self.cfg.iterations, rank=self.rank, world=self.world)
 
-    def fit(self):
-        "Train from the current iteration up to `cfg.iterations`; returns self."
-        sampler = self.make_sampler()
-        self._event("before_fit")
-        try:
-            for batch in make_loader(self.dataset, sampler, self.device, self.cfg.num_workers):
-                batch = to_device(batch, self.device)
-                self._event("before_step")
-                self.terms = self.step(batch)
-                self.iteration += 1
-                self._event("after_loss"); self._event("after_step")
-        except StopTraining: pass
-        finally: self._event("after_fit")
-        return self
+@patch
+def fit(self: Trainer):
+    "Train from the current iteration up to `cfg.iterations`; returns self."
+    sampler, t0 = self.make_sampler(), time.perf_counter()
+    self._event("before_fit")
+    try:
+        for batch in make_loader(self.dataset, sampler, self.device, self.cfg.num_workers):
+            batch = to_device(batch, self.device)
+            self._event("before_step")
+            self.terms = self.step(batch)
+            self.iteration += 1
+            self.seconds += time.perf_counter() - t0; t0 = time.perf_counter()
+            self._event("after_loss"); self._event("after_step")
+    except StopTraining: pass
+    finally: self._event("after_fit")
+    return self
 
 # %% ../nbs/21_training.ipynb #c036
 def plot_loss_terms(history: list, # Trainer.history: dicts of loss terms per iteration
                     ax=None, title: str = "loss terms"):
     "Plot each term of the joint loss (unweighted) and the total against the iteration; return the figure."
     import matplotlib.pyplot as plt
-    if ax is None: fig, ax = plt.subplots(figsize=(4.5, 2.5), dpi=72)
+    if ax is None: fig, ax = plt.subplots(figsize=(4.5, 2.5), dpi=100)
     it = [h["iteration"] for h in history]
-    for k in ("loss", *LOSS_TERMS): ax.plot(it, [h[k] for h in history], label=k, lw=1)
+    for k in [k for k in history[0] if k != "iteration"] if history else []:   # "loss" first, then each term
+        ax.plot(it, [h[k] for h in history], label=k, lw=1)
     ax.set_yscale("log"); ax.set_xlabel("iteration"); ax.legend(fontsize=7); ax.set_title(title, fontsize=8)
     ax.figure.tight_layout()
     return ax.figure
@@ -336,97 +350,40 @@ REPORTED_ERRORS = ("epe", "nme_outer_corners", "nme_eye_centres")   # the flow a
 
 def format_errors(r: dict) -> str:
     "One line of a result's flow and landmark errors, each NME named by its normalising distance."
+    if r.get("epe") is None: return "flow and landmarks: not predicted by this model"
     return (f"flow EPE {r['epe']:.3f} px | landmark NME {r['nme_outer_corners']:.4f} (outer eye corners), "
             f"{r['nme_eye_centres']:.4f} (eye centres, the release's loss)")
 
+def _error_sums(out, batch) -> dict | None:
+    "Batch sums of EPE and both NMEs, or None for a model without flow and landmark outputs."
+    if getattr(out, "flow", None) is None or getattr(out, "landmarks", None) is None: return None
+    b, lm = len(batch["label"]), batch["landmarks"][:, 1:]
+    sums = {"epe": float(endpoint_error(out.flow, batch["flow"])) * b}
+    for k in NME_NORMALISERS: sums[f"nme_{k}"] = float(landmark_nme(out.landmarks.float(), lm, k).mean()) * b
+    return sums
+
 @torch.no_grad()
-def predict(model: nn.Module, dataset, device=None, batch_size: int = 64, precision: str = "fp32") -> dict:
-    "Probabilities (N, K), labels, subjects, videos and mean EPE / NME of `model` over `dataset`."
+def predict(model: nn.Module, dataset, device=None, batch_size: int = 64, precision: str = "fp32",
+            input_fn=mol_inputs) -> dict:
+    "Probabilities (N, K), labels, subjects, videos and (when the model predicts them) mean EPE / NME over `dataset`."
     device = get_device(device) if not isinstance(device, torch.device) else device
     model.eval()
-    probs, labels, subjects, videos = [], [], [], []
-    sums, n = {"epe": 0.0, **{f"nme_{k}": 0.0 for k in NME_NORMALISERS}}, 0
+    probs, labels, subjects, videos, sums, n = [], [], [], [], {k: 0.0 for k in REPORTED_ERRORS}, 0
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, pin_memory=torch.device(device).type == "cuda")
     for batch in loader:
         batch = to_device(batch, device)
-        with autocast_for(device, precision):
-            out = model(normalise_clip(batch["clip"]))
-        b = len(batch["label"])
+        with autocast_for(device, precision): out = model(input_fn(batch))
         probs.append(out.logits.float().softmax(-1)); labels.append(batch["label"])
         subjects += list(batch["subject"]); videos += list(batch["video"])
-        sums["epe"] += float(endpoint_error(out.flow, batch["flow"])) * b
-        lm = batch["landmarks"][:, 1:]
-        for k in NME_NORMALISERS: sums[f"nme_{k}"] += float(landmark_nme(out.landmarks.float(), lm, k).mean()) * b
-        n += b
+        s = _error_sums(out, batch)
+        sums = {k: (v + s[k] if s is not None and v is not None else None) for k, v in sums.items()}
+        n += len(batch["label"])
+    if n == 0: raise ValueError("dataset: expected at least one clip to predict, got 0")
     return {"probs": torch.cat(probs).float().cpu().numpy(), "labels": torch.cat(labels).cpu().numpy(),
-            "subjects": subjects, "videos": videos, **{k: v / max(n, 1) for k, v in sums.items()}}
+            "subjects": subjects, "videos": videos, **{k: None if v is None else v / n for k, v in sums.items()}}
 
-@torch.no_grad()
-def _trainer_predict(self, dataset, batch_size=None):
-    "Predict with this trainer's model, device and precision (see `predict`)."
-    return predict(self.model, dataset, self.device, batch_size or self.cfg.eval_batch_size, self.cfg.precision)
-Trainer.predict = _trainer_predict
-
-# %% ../nbs/21_training.ipynb #c042
-def rng_state() -> dict:
-    "Every RNG state as tensors, ints and strings (safe for weights_only loading)."
-    np_state = np.random.get_state()
-    st = {"python": [list(random.getstate()[1]), random.getstate()[0], random.getstate()[2]],
-          "numpy": {"keys": torch.from_numpy(np_state[1].astype(np.int64)), "pos": int(np_state[2]),
-                    "has_gauss": int(np_state[3]), "gauss": float(np_state[4])},
-          "torch": torch.get_rng_state()}
-    if torch.cuda.is_available(): st["cuda"] = torch.cuda.get_rng_state_all()
-    return st
-
-def set_rng_state(st: dict):
-    "Restore what `rng_state` saved."
-    keys, version, gauss = st["python"]
-    random.setstate((version, tuple(keys), gauss))
-    n = st["numpy"]
-    np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"]))
-    torch.set_rng_state(st["torch"])
-    if "cuda" in st and torch.cuda.is_available(): torch.cuda.set_rng_state_all(st["cuda"])
-
-# %% ../nbs/21_training.ipynb #c044
-CHECKPOINT_FILES = ("model.safetensors", "state.pt", "checkpoint.json")
-
-def _save_checkpoint(self, path):
-    "Write model weights, optimiser/schedule/scaler/RNG state and the JSON config to the folder `path`, atomically."
-    path = Path(path)
-    weights = {k: v.detach().contiguous().cpu() for k, v in self.model.state_dict().items()}
-    atomic_write(path / "model.safetensors", lambda p: save_file(weights, p))
-    state = {"optimizer": self.opt.state_dict(), "scheduler": self.sched.state_dict(),
-             "scaler": self.scaler.state_dict(), "rng": rng_state(), "iteration": self.iteration}
-    atomic_write(path / "state.pt", lambda p: torch.save(state, p))
-    meta = {"iteration": self.iteration, "train": self.cfg.as_dict(), "model": self.model_config,
-            "history": self.history}
-    atomic_write(path / "checkpoint.json", lambda p: Path(p).write_text(json.dumps(meta, indent=1)))
-    return path
-Trainer.save_checkpoint = _save_checkpoint
-
-def load_weights(model: nn.Module, path, strict: bool = True) -> nn.Module:
-    "Load `path`/model.safetensors (or a .safetensors file) into `model`; returns the model."
-    path = Path(path)
-    f = path / "model.safetensors" if path.is_dir() else path
-    model.load_state_dict(load_file(str(f)), strict=strict)
-    return model
-
-def read_checkpoint_meta(path) -> dict:
-    "The JSON part of a checkpoint: iteration, train config, model config, history."
-    return json.loads((Path(path) / "checkpoint.json").read_text())
-
-def _load_checkpoint(self, path):
-    "Restore weights, optimiser, schedule, scaler, RNG, iteration and history from `path`; returns self."
-    path = Path(path)
-    missing = [f for f in CHECKPOINT_FILES if not (path / f).exists()]
-    if missing: raise ValueError(f"checkpoint {path}: missing {missing}")
-    meta = read_checkpoint_meta(path)
-    state = torch.load(path / "state.pt", weights_only=True, map_location="cpu")
-    if state["iteration"] != meta["iteration"]:
-        raise ValueError(f"checkpoint {path}: state.pt is at iteration {state['iteration']}, checkpoint.json at {meta['iteration']}")
-    load_weights(self.model, path)
-    self.opt.load_state_dict(state["optimizer"]); self.sched.load_state_dict(state["scheduler"])
-    self.scaler.load_state_dict(state["scaler"]); set_rng_state(state["rng"])
-    self.iteration, self.history = meta["iteration"], meta["history"]
-    return self
-Trainer.load_checkpoint = _load_checkpoint
+@patch
+def predict(self: Trainer, dataset, batch_size=None):
+    "Predict with this trainer's model, device, precision and input function (see `predict`)."
+    return predict(self.model, dataset, self.device, batch_size or self.cfg.eval_batch_size, self.cfg.precision,
+                   self.input_fn)

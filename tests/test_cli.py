@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from mol_edu.cli import build_model, eval_main, model_spec, predict_video, train_main, video_clips, plot_prediction
-from mol_edu.train import read_checkpoint_meta
+from mol_edu.checkpoint import read_checkpoint_meta
 
 torch.set_num_threads(2)
 
@@ -19,7 +19,7 @@ torch.set_num_threads(2)
 def run(tmp_path_factory):
     d = tmp_path_factory.mktemp("runs")
     s = train_main(arch="tiny", subjects=3, videos_per_class=1, folds=2, iterations=4, batch_size=4, runs=str(d),
-                   name="t", progress=False)
+                   name="t", quiet=True)
     return d / "t", s
 
 
@@ -39,7 +39,7 @@ def test_train_writes_reports_and_checkpoints(run):
 def test_resume_reuses_finished_folds(run):
     out, s = run
     s2 = train_main(arch="tiny", subjects=3, videos_per_class=1, folds=2, iterations=4, batch_size=4,
-                    runs=str(out.parent), name="t", progress=False, resume=True)
+                    runs=str(out.parent), name="t", quiet=True, resume=True)
     assert s2["fixed/clip"] == s["fixed/clip"]
 
 
@@ -82,7 +82,7 @@ def test_demo_model_choices_are_recorded_and_can_be_switched_off(tmp_path):
     from mol_edu.cli import DEMO
     assert DEMO["model_overrides"]["mer_norm"] == "temporal" and DEMO["model_overrides"]["ccc_reading"] == "paper"
     kw = dict(arch="small", subjects=3, videos_per_class=1, folds=1, iterations=1, batch_size=2, runs=str(tmp_path),
-              progress=False)
+              quiet=True)
     train_main(name="demo-like", **kw)
     train_main(name="released-head", mer_norm="none", ccc_reading="released", **kw)
     train_main(name="full-width", full_width=True, **kw)
@@ -110,3 +110,36 @@ def test_bad_input_gives_one_line_errors(script, args, message, tmp_path):
     assert r.returncode == 2, (r.returncode, r.stderr[-2000:])
     assert "Traceback" not in r.stderr, r.stderr[-2000:]
     assert r.stderr.strip().splitlines()[-1].startswith(message), r.stderr
+
+
+def test_resume_refuses_another_recipe_and_restarts_without_resume(run):
+    out, s = run
+    kw = dict(arch="tiny", subjects=3, videos_per_class=1, folds=2, batch_size=4, runs=str(out.parent), name="t", quiet=True)
+    with pytest.raises(ValueError, match=r"--resume with another recipe \(train changed"):
+        train_main(iterations=5, resume=True, **kw)
+    with pytest.raises(ValueError, match=r"--resume with another recipe \(model, data changed"):
+        train_main(iterations=4, resume=True, **{**kw, "size": 32})
+    cfg = json.loads((out / "config.json").read_text())
+    assert cfg["train"]["iterations"] == 4                                      # the refused runs changed nothing
+    assert {"mol_edu", "git_commit", "torch", "numpy", "opencv", "threads", "cpu", "device"} <= set(cfg["environment"])
+
+
+def test_runs_record_what_they_ran_on(run):
+    out, _ = run
+    env = json.loads((out / "config.json").read_text())["environment"]
+    assert env["torch"] == torch.__version__ and env["threads"] >= 1 and env["device"] == "cpu"
+
+
+def test_eval_and_predict_exit_zero_without_dumping_results(run, tmp_path):
+    out, s = run
+    sub = s["folds"][0]
+    r = subprocess.run([str(Path(sys.executable).parent / "mol-eval"), str(out / "folds" / sub), "--subjects", sub,
+                        "--data_subjects", "3", "--videos_per_class", "1"], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "per video" in r.stdout and len(r.stderr) < 2000                    # no result dict on stderr
+    from mol_edu.prepare import face_video
+    for i, f in enumerate(face_video(n=16)): cv2.imwrite(str(tmp_path / f"img{i + 1}.jpg"), f)
+    r = subprocess.run([str(Path(sys.executable).parent / "mol-predict"), str(tmp_path), str(out / "folds" / sub)],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "clips)" in r.stdout and "clip_probabilities" not in r.stderr + r.stdout

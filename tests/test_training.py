@@ -1,4 +1,4 @@
-"""Tests of mol_edu.train: presets, sampler, trainer, AMP paths, atomic checkpoints and exact resume."""
+"""Tests of mol_edu.train and mol_edu.checkpoint: presets, sampler, trainer, AMP paths, checkpoints and exact resume."""
 import json
 import math
 
@@ -6,9 +6,10 @@ import pytest
 import torch
 
 from mol_edu.core import seed_everything
-from mol_edu.train import (IterationSampler, PeriodicCheckpoint, StopAfter, TinyJointNet, ToyMotionClips,
-                           TrainConfig, Trainer, load_weights, read_checkpoint_meta)
+from mol_edu.checkpoint import PeriodicCheckpoint, load_weights, read_checkpoint_meta
 from mol_edu.core import atomic_write
+from mol_edu.loss import LossWeights
+from mol_edu.train import IterationSampler, StopAfter, TinyJointNet, ToyMotionClips, TrainConfig, Trainer
 
 torch.set_num_threads(2)
 
@@ -23,12 +24,23 @@ def _model(seed=7, dropout=0.3):
     return TinyJointNet(dropout=dropout)
 
 
-def test_paper_preset_is_the_release_recipe():
-    c = TrainConfig.preset("paper")
+def test_released_preset_is_the_release_recipe():
+    c = TrainConfig.preset("released")
     assert (c.lr, c.weight_decay, c.batch_size, c.iterations, c.seed, c.schedule) == (1e-4, 1e-3, 32, 1000, 2024, "constant")
-    assert (c.w_mer, c.w_flow, c.w_ldm) == (1.0, 10.0, 0.1)
+    assert c.loss_weights == LossWeights(mer=1.0, flow=10.0, ldm=0.1)
+    with pytest.warns(DeprecationWarning, match="now called 'released'"):
+        assert TrainConfig.preset("paper") == c
     with pytest.raises(ValueError, match="preset"):
         TrainConfig.preset("nope")
+
+
+def test_trainer_refuses_a_non_finite_loss(toy):
+    bad = ToyMotionClips(n=8, seed=0); bad.samples[2]["clip"][0, 3, 4, 4] = float("inf")
+    tr = Trainer(_model(), bad, TrainConfig(batch_size=8, iterations=5), device="cpu")
+    before = [p.clone() for p in tr.model.parameters()]
+    with pytest.raises(ValueError, match="loss: not finite at iteration 1"):
+        tr.fit()
+    assert all(torch.equal(a, b) for a, b in zip(before, tr.model.parameters()))   # no step was taken
 
 
 def test_sampler_resume_and_ranks():
@@ -73,13 +85,13 @@ def test_resume_without_rng_state_would_drift(toy, tmp_path):
 def test_checkpoint_is_safe_and_complete(toy, tmp_path):
     tr = Trainer(_model(), toy, TrainConfig(batch_size=4, iterations=2), device="cpu", model_config={"name": "tiny"}).fit()
     tr.save_checkpoint(tmp_path)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.json", "model.safetensors", "state.pt"]
-    torch.load(tmp_path / "state.pt", weights_only=True)   # tensors and plain containers only
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.json", "model-0000002.safetensors",
+                                                           "state-0000002.safetensors"]
     m = load_weights(TinyJointNet(dropout=0.3), tmp_path)
     assert torch.equal(m.classify.weight, tr.model.classify.weight)
     assert json.loads((tmp_path / "checkpoint.json").read_text())["model"] == {"name": "tiny"}
-    (tmp_path / "state.pt").unlink()
-    with pytest.raises(ValueError, match="missing"):
+    (tmp_path / "state-0000002.safetensors").unlink()
+    with pytest.raises(ValueError, match="state-0000002.safetensors is missing"):
         Trainer(_model(), toy, TrainConfig(), device="cpu").load_checkpoint(tmp_path)
 
 
