@@ -18,7 +18,8 @@ import cv2
 import numpy as np
 
 from mol_edu.datasets import frame_number, read_casme2, write_demo_tree
-from mol_edu.prepare import PrepareSettings, face_video, prepare_index
+from mol_edu.alignment import PrepareSettings, face_video
+from mol_edu.prepare import prepare_index
 
 
 def write_tree(root, videos, frames, H=480, W=640, face=300):

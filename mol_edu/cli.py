@@ -344,7 +344,7 @@ def read_video_frames(source) -> np.ndarray:
         from mol_edu.datasets import frame_number
         paths = sorted((p for p in source.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES), key=frame_number)
         if not paths: raise ValueError(f"source: no image files in {source}")
-        from mol_edu.prepare import read_frames
+        from mol_edu.alignment import read_frames
         return read_frames(paths)
     if not source.exists(): raise ValueError(f"source: {source} does not exist")
     if source.suffix.lower() not in VIDEO_SUFFIXES: raise ValueError(f"source: expected a folder or a video file {VIDEO_SUFFIXES}, got {source}")
@@ -364,7 +364,7 @@ def video_clips(frames_bgr: np.ndarray, # (N, H, W, 3) uint8
     "Aligned, cropped clips of a raw video: (clips (S, 1, T, size, size) in [0, 1], landmarks (S, T, 68, 2), frame ids)."
     import cv2
     from mol_edu.faces import clip_indices
-    from mol_edu.prepare import PrepareSettings, align_face, detect_video_landmarks
+    from mol_edu.alignment import PrepareSettings, align_face, detect_video_landmarks
     st = PrepareSettings(clip_length=T)
     lms, _ = detect_video_landmarks(frames_bgr, settings=st)
     gray = [cv2.cvtColor(f, cv2.COLOR_BGR2GRAY) for f in frames_bgr]

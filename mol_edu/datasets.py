@@ -107,6 +107,7 @@ class VideoRecord:
     @property
     def key(self) -> str: return f"{self.dataset}/{self.subject}/{self.video}"
 
+# %% ../nbs/12_datasets.ipynb #c017b
 @dataclass
 class VideoIndex:
     "The records of one dataset copy under one protocol, with its class names."
@@ -221,6 +222,55 @@ def _check_range(rec, nums, where):
                                  (rec.offset is not None and rec.apex > rec.offset)):
         _warn(f"{where}: apex {rec.apex} lies outside onset..offset {rec.onset}..{rec.offset}")
 
+# %% ../nbs/12_datasets.ipynb #c026b
+class _Skip(Exception):
+    "A sheet row left out: `reason` goes to `VideoIndex.skipped`; `warning`, when not empty, is shown."
+    def __init__(self, reason, warning=""):
+        super().__init__(reason)
+        self.reason, self.warning = reason, warning
+
+def _row_ids(row, cols, dataset, proto, p, seen, where) -> tuple:
+    "(subject, video, emotion) of a row that names a new video of a known emotion of the protocol; else `_Skip`."
+    subject, video = _subject_id(row[cols["subject"]], dataset), str(row[cols["video"]]).strip()
+    if subject is None or video in ("", "nan"):
+        raise _Skip("unreadable subject or file name", f"{where}: cannot read subject {row[cols['subject']]!r} / "
+                    f"file name {row[cols['video']]!r}; row left out")
+    emotion = str(row[cols["emotion"]]).strip().lower()
+    if emotion not in KNOWN_EMOTIONS[dataset]:
+        raise _Skip(f"unknown emotion {emotion!r}", f"{where}: unknown emotion {row[cols['emotion']]!r} for "
+                    f"{subject}/{video} (known: {', '.join(KNOWN_EMOTIONS[dataset])}); row left out")
+    if emotion not in p["map"]: raise _Skip(f"{emotion} is not a class of {dataset} {proto}")  # silently: by design
+    if (subject, video) in seen:
+        raise _Skip("duplicate id", f"{where}: duplicate id {subject}/{video} (first on {seen[(subject, video)]}); "
+                    f"row left out")
+    seen[(subject, video)] = where
+    return subject, video, emotion
+
+def _row_frames(vdir, where, min_frames) -> list:
+    "The frame files of a row's video folder `vdir`, at least `min_frames` of them; else `_Skip`."
+    if not vdir.is_dir(): raise _Skip("video folder not found", f"{where}: video folder {vdir} not found; row left out")
+    try: frames = list_frames(vdir)
+    except DatasetLayoutError as e: raise _Skip(str(e), f"{where}: {e}; row left out") from None
+    if len(frames) < min_frames:
+        raise _Skip(f"{len(frames)} frames < {min_frames}",
+                    f"{where}: video {vdir} has {len(frames)} frames, fewer than {min_frames}; left out")
+    return frames
+
+# %% ../nbs/12_datasets.ipynb #c026c
+def _row_record(row, cols, dataset, subject, video, emotion, label, frames, where) -> VideoRecord:
+    "The record of a row that passed the checks; warns on unreadable frame numbers and AUs, clamps the range."
+    aus = row.get(cols.get("aus"), None)
+    rec = VideoRecord(dataset, subject, video, emotion, label, frames,
+                      onset=_frame_value(row[cols["onset"]], cols["onset"], where),
+                      apex=_frame_value(row[cols["apex"]], cols["apex"], where),
+                      offset=_frame_value(row[cols["offset"]], cols["offset"], where),
+                      action_units=None if aus is None or (isinstance(aus, float) and np.isnan(aus)) else str(aus),
+                      source=where)
+    parse_action_units(rec.action_units, where)  # warns on AU tokens nobody can read
+    _check_range(rec, [frame_number(f) for f in frames], where)
+    return rec
+
+# %% ../nbs/12_datasets.ipynb #c026d
 def _records_from_sheet(df, cols, dataset, proto, frames_root, sheet_name, first_row, min_frames):
     "Records from a coding sheet `df` whose columns are renamed by `cols` (ours -> theirs)."
     missing = [theirs for ours, theirs in cols.items() if ours != "aus" and theirs not in df.columns]
@@ -233,41 +283,14 @@ def _records_from_sheet(df, cols, dataset, proto, frames_root, sheet_name, first
         row = dict(zip(df.columns, row))
         where = f"{sheet_name} row {first_row + i}"
         if all(v is None or (isinstance(v, float) and np.isnan(v)) for v in row.values()): continue
-        subject, video = _subject_id(row[cols["subject"]], dataset), str(row[cols["video"]]).strip()
-        if subject is None or video in ("", "nan"):
-            _warn(f"{where}: cannot read subject {row[cols['subject']]!r} / file name {row[cols['video']]!r}; row left out")
-            index.skipped.append((where, "unreadable subject or file name")); continue
-        emotion = str(row[cols["emotion"]]).strip().lower()
-        if emotion not in KNOWN_EMOTIONS[dataset]:
-            _warn(f"{where}: unknown emotion {row[cols['emotion']]!r} for {subject}/{video} "
-                  f"(known: {', '.join(KNOWN_EMOTIONS[dataset])}); row left out")
-            index.skipped.append((where, f"unknown emotion {emotion!r}")); continue
-        if emotion not in p["map"]:
-            index.skipped.append((where, f"{emotion} is not a class of {dataset} {proto}")); continue
-        if (subject, video) in seen:
-            _warn(f"{where}: duplicate id {subject}/{video} (first on {seen[(subject, video)]}); row left out")
-            index.skipped.append((where, "duplicate id")); continue
-        seen[(subject, video)] = where
-        vdir = frames_root / subject / video
-        if not vdir.is_dir():
-            _warn(f"{where}: video folder {vdir} not found; row left out")
-            index.skipped.append((where, "video folder not found")); continue
-        try: frames = list_frames(vdir)
-        except DatasetLayoutError as e:
-            _warn(f"{where}: {e}; row left out"); index.skipped.append((where, str(e))); continue
-        if len(frames) < min_frames:
-            _warn(f"{where}: video {vdir} has {len(frames)} frames, fewer than {min_frames}; left out")
-            index.skipped.append((where, f"{len(frames)} frames < {min_frames}")); continue
-        aus = row.get(cols.get("aus"), None)
-        rec = VideoRecord(dataset, subject, video, emotion, p["classes"].index(p["map"][emotion]), frames,
-                          onset=_frame_value(row[cols["onset"]], cols["onset"], where),
-                          apex=_frame_value(row[cols["apex"]], cols["apex"], where),
-                          offset=_frame_value(row[cols["offset"]], cols["offset"], where),
-                          action_units=None if aus is None or (isinstance(aus, float) and np.isnan(aus)) else str(aus),
-                          source=where)
-        parse_action_units(rec.action_units, where)  # warns on AU tokens nobody can read
-        _check_range(rec, [frame_number(f) for f in frames], where)
-        index.records.append(rec)
+        try:
+            subject, video, emotion = _row_ids(row, cols, dataset, proto, p, seen, where)
+            frames = _row_frames(frames_root / subject / video, where, min_frames)
+        except _Skip as skip:
+            if skip.warning: _warn(skip.warning)
+            index.skipped.append((where, skip.reason)); continue
+        label = p["classes"].index(p["map"][emotion])
+        index.records.append(_row_record(row, cols, dataset, subject, video, emotion, label, frames, where))
     labelled = {s for s, _ in seen}
     empty = sorted((on_disk - {r.subject for r in index.records}) | (labelled - {r.subject for r in index.records}))
     if empty: _warn(f"{dataset}: subjects with no samples under {proto}: {', '.join(empty)}")
@@ -305,6 +328,30 @@ _DEMO_EMOTIONS = {"casme2": ["happiness", "surprise", "disgust", "repression", "
                   "samm": ["Anger", "Contempt", "Happiness", "Surprise", "Other"],
                   "smic": ["negative", "positive", "surprise"]}
 
+def _demo_video(dataset, root, s, v, frames, emo) -> tuple:
+    "(frame file names, folder, sheet row or None) of demo video `v` of subject `s`, in `dataset`'s real layout."
+    if dataset in ("casme2", "release"):
+        start = 10 * v + s; subj, vid = f"sub{s:02d}", f"EP{v:02d}_{s:02d}f"
+        names = [f"img{start + k}.jpg" for k in range(frames)]
+        folder = (root / "CASME2_RAW_selected" / subj / vid if dataset == "casme2"
+                  else root / "CASME2_data_5" / emo / f"{s:02d}_{vid}")
+        return names, folder, {"Subject": s, "Filename": vid, "Unnamed: 2": None, "OnsetFrame": start,
+                               "ApexFrame": start + frames // 3, "OffsetFrame": start + frames - 1, "Unnamed: 6": None,
+                               "Action Units": "4+L10" if v % 2 else "12", "Estimated Emotion": emo}
+    if dataset == "samm":
+        start = 5000 + 100 * v; subj, vid = f"{5 + s:03d}", f"{5 + s:03d}_{v}_{s}"
+        names = [f"{subj}_{start + k:05d}.jpg" for k in range(frames)]
+        return names, root / "SAMM" / subj / vid, {
+            "Subject": subj, "Filename": vid, "Inducement Code": 1, "Onset Frame": start,
+            "Apex Frame": start + frames // 3, "Offset Frame": start + frames - 1, "Duration": frames,
+            "Micro": "Micro - 1/2", "Action Units": "R14A", "Estimated Emotion": emo, "Objective Classes": 7, "Notes": ""}
+    if dataset == "smic":
+        subj, vid = f"s{s}", f"s{s}_{emo[:2]}_{v:02d}"
+        names = [f"image{100000 * s + 10 * v + k:06d}.bmp" for k in range(frames)]
+        return names, root / "HS" / subj / "micro" / emo / vid, None
+    raise ValueError(f"dataset must be casme2, samm, smic or release, got {dataset!r}")
+
+# %% ../nbs/12_datasets.ipynb #c030b
 def write_demo_tree(root, # folder to write into (created)
                     dataset: str = "casme2", # "casme2", "samm", "smic" or "release"
                     subjects: int = 3, # number of subjects
@@ -319,28 +366,8 @@ def write_demo_tree(root, # folder to write into (created)
     rows = []
     for s in range(1, subjects + 1):
         for v in range(1, videos + 1):
-            emo = emos[(s + v) % len(emos)]
-            if dataset in ("casme2", "release"):
-                start = 10 * v + s; subj, vid = f"sub{s:02d}", f"EP{v:02d}_{s:02d}f"
-                names = [f"img{start + k}.jpg" for k in range(frames)]
-                folder = (root / "CASME2_RAW_selected" / subj / vid if dataset == "casme2"
-                          else root / "CASME2_data_5" / emo / f"{s:02d}_{vid}")
-                rows.append({"Subject": s, "Filename": vid, "Unnamed: 2": None, "OnsetFrame": start,
-                             "ApexFrame": start + frames // 3, "OffsetFrame": start + frames - 1, "Unnamed: 6": None,
-                             "Action Units": "4+L10" if v % 2 else "12", "Estimated Emotion": emo})
-            elif dataset == "samm":
-                start = 5000 + 100 * v; subj, vid = f"{5 + s:03d}", f"{5 + s:03d}_{v}_{s}"
-                names = [f"{subj}_{start + k:05d}.jpg" for k in range(frames)]
-                folder = root / "SAMM" / subj / vid
-                rows.append({"Subject": subj, "Filename": vid, "Inducement Code": 1, "Onset Frame": start,
-                             "Apex Frame": start + frames // 3, "Offset Frame": start + frames - 1, "Duration": frames,
-                             "Micro": "Micro - 1/2", "Action Units": "R14A", "Estimated Emotion": emo,
-                             "Objective Classes": 7, "Notes": ""})
-            elif dataset == "smic":
-                subj, vid = f"s{s}", f"s{s}_{emo[:2]}_{v:02d}"
-                names = [f"image{100000 * s + 10 * v + k:06d}.bmp" for k in range(frames)]
-                folder = root / "HS" / subj / "micro" / emo / vid
-            else: raise ValueError(f"dataset must be casme2, samm, smic or release, got {dataset!r}")
+            names, folder, row = _demo_video(dataset, root, s, v, frames, emos[(s + v) % len(emos)])
+            if row is not None: rows.append(row)
             _write_frames(folder, names, size, rng)
     if dataset == "release":  # every class folder exists, even when the demo has no sample of that class
         for c in PROTOCOLS[("casme2", "5class")]["classes"]: (root / "CASME2_data_5" / c).mkdir(parents=True, exist_ok=True)
@@ -421,6 +448,7 @@ def read_smic(root, # folder holding HS/ (or the subject folders s1, s2, ...)
 
 # %% ../nbs/12_datasets.ipynb #c047
 _RELEASE_DATASETS = {"CASME2": "casme2", "SAMM": "samm", "SMIC": "smic"}
+_RELEASE_FOLDER = r"(CASME2|SAMM|SMIC)_data_([35])"  # <DATASET>_data_<k>
 
 def _release_ids(dataset, name):
     "(subject, video) from a release video folder name."
@@ -433,19 +461,23 @@ def _release_ids(dataset, name):
     m = re.fullmatch(r"(s\d+)_.+", name)
     return (m.group(1), name) if m else (None, None)
 
-def read_release_layout(root, # a `<DATASET>_data_<k>` folder, or the `data/` folder holding exactly one
-                        min_frames: int = 8,
-                       ) -> VideoIndex:
-    "Read the MOL release's hand-sorted layout `<DATASET>_data_<k>/<emotion>/<video>/`."
-    root = _check_root(root, "release layout")
-    pat = r"(CASME2|SAMM|SMIC)_data_([35])"
-    if not re.fullmatch(pat, root.name):
-        found = [d for d in root.iterdir() if d.is_dir() and re.fullmatch(pat, d.name)]
+def _release_root(root) -> Path:
+    "The `<DATASET>_data_<k>` folder: `root` itself, or the one such folder inside it."
+    if not re.fullmatch(_RELEASE_FOLDER, root.name):
+        found = [d for d in root.iterdir() if d.is_dir() and re.fullmatch(_RELEASE_FOLDER, d.name)]
         if len(found) != 1:
             raise DatasetLayoutError(f"release layout: expected a folder named like CASME2_data_5 / SAMM_data_3 / "
                                      f"SMIC_data_3 (or a data/ folder holding one), found {_listing(root)}")
         root = found[0]
-    ds_name, k = re.fullmatch(pat, root.name).groups()
+    return root
+
+# %% ../nbs/12_datasets.ipynb #c047b
+def read_release_layout(root, # a `<DATASET>_data_<k>` folder, or the `data/` folder holding exactly one
+                        min_frames: int = 8,
+                       ) -> VideoIndex:
+    "Read the MOL release's hand-sorted layout `<DATASET>_data_<k>/<emotion>/<video>/`."
+    root = _release_root(_check_root(root, "release layout"))
+    ds_name, k = re.fullmatch(_RELEASE_FOLDER, root.name).groups()
     dataset, proto = _RELEASE_DATASETS[ds_name], f"{k}class"
     p = protocol_spec(dataset, proto)
     index, seen = VideoIndex(dataset, proto, list(p["classes"])), {}

@@ -52,7 +52,7 @@ def test_eval_matches_the_fold_score(run):
 
 
 def test_predict_on_a_folder_of_face_frames(tmp_path, run):
-    from mol_edu.prepare import face_video
+    from mol_edu.alignment import face_video
     frames = face_video(n=16)
     for i, f in enumerate(frames): cv2.imwrite(str(tmp_path / f"img{i + 1}.jpg"), f)
     clips, pts, ids = video_clips(frames, 16)

@@ -1,4 +1,5 @@
-"""mol_edu.prepare: alignment, crops, flow, the cache, PreparedDataset and mol-prepare, on fabricated face videos."""
+"""mol_edu.alignment (frames, landmarks, alignment, crops, flow) and mol_edu.prepare (the cache, PreparedDataset,
+mol-prepare), on fabricated face videos."""
 import json
 import os
 import shutil
@@ -14,9 +15,9 @@ import torch
 
 from mol_edu.datasets import frame_number, read_casme2
 from mol_edu.faces import alignment_matrix, clip_indices, detect_face, dlib_model_path, predict_landmarks, transform_points
-from mol_edu.prepare import (PrepareError, PrepareSettings, PrepareWarning, PreparedDataset, align_face,
-                             check_cached_video, crop_clip, face_video, loso_folds, prepare_index, prepare_video,
-                             tvl1_flow, video_dir_name, write_face_tree)
+from mol_edu.alignment import (PrepareError, PrepareSettings, PrepareWarning, align_face, crop_clip, face_video,
+                               tvl1_flow, write_face_tree)
+from mol_edu.prepare import PreparedDataset, check_cached_video, loso_folds, prepare_index, prepare_video, video_dir_name
 
 SMALL = PrepareSettings(align_size=72, crop_size=64)  # TV-L1 is ~4x cheaper than at 144; same code path
 BIN = Path(sys.executable).parent
@@ -50,7 +51,8 @@ def _landmarks(bgr):
 # --- the recipe ---------------------------------------------------------------------------------------------------
 
 def test_dlib_is_not_loaded_at_import_and_models_are_located():
-    code = "import sys, mol_edu.prepare, mol_edu.faces; print('dlib' in sys.modules, 'face_recognition_models' in sys.modules)"
+    code = ("import sys, mol_edu.alignment, mol_edu.prepare, mol_edu.faces; "
+            "print('dlib' in sys.modules, 'face_recognition_models' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["False", "False"]
     assert dlib_model_path().is_file() and dlib_model_path().name == "shape_predictor_68_face_landmarks.dat"
