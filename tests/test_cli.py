@@ -137,7 +137,7 @@ def test_eval_and_predict_exit_zero_without_dumping_results(run, tmp_path):
                         "--data_subjects", "3", "--videos_per_class", "1"], capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "per video" in r.stdout and len(r.stderr) < 2000                    # no result dict on stderr
-    from mol_edu.prepare import face_video
+    from mol_edu.alignment import face_video
     for i, f in enumerate(face_video(n=16)): cv2.imwrite(str(tmp_path / f"img{i + 1}.jpg"), f)
     r = subprocess.run([str(Path(sys.executable).parent / "mol-predict"), str(tmp_path), str(out / "folds" / sub)],
                        capture_output=True, text=True, timeout=300)
