@@ -120,7 +120,7 @@ IDENTITY_RANGES = {      # uniform ranges of the identity variation
     "rotation": (-3, 3),            # degrees of roll left after the eyes were levelled
     "shift": (-2, 2),               # canvas units, each axis: the alignment box is never placed exactly
     "stretch_x": (0.93, 1.07),      # face width
-    "stretch_y": (0.94, 1.06),      # face height (a little less: faces vary less in length after alignment)
+    "stretch_y": (0.94, 1.06),      # face height
     "shape_amplitude": (1.5, 3.0),  # canvas units: how far eyes, brows, nose, mouth and jaw move
     "gamma": (0.75, 1.3),           # skin tone curve
     "contrast": (0.75, 1.2),
@@ -161,8 +161,14 @@ def view_mapping(size, # output size: int or (H, W)
 _SHAPE_ANCHORS = [SUBJECT_RIGHT_EYE, SUBJECT_LEFT_EYE, SUBJECT_RIGHT_BROW, SUBJECT_LEFT_BROW, slice(30, 31), slice(48, 68),
                   slice(8, 9), slice(2, 5), slice(12, 15), NOSE_BASE]   # the landmark groups the shape bumps sit on
 SHAPE_SIGMA = 0.35        # width of a shape bump in eye-centre distances: a feature moves with its surroundings
-LANDMARK_MAX_ITER = 50    # fixed-point steps for the subject's landmarks (the shape change is gentle: few are used)
+LANDMARK_MAX_ITER = 50    # at most this many fixed-point steps for the subject's landmarks
 LANDMARK_TOL = 1e-9       # ... stop when no landmark moves more than this (canvas units)
+
+def _base_landmarks(base: int) -> np.ndarray:
+    "The landmarks of a stored base face in canvas units (the asset has BASE_SCALE pixels per unit)."
+    b = load_base_faces(); S = b["images"].shape[1]
+    bs = float(b["scale"]); cb = (S - 1) / 2; c = (ALIGN_CANVAS - 1) / 2
+    return (b["landmarks"][base].astype(np.float64) - cb) / bs + c
 
 def _identity_maps(idn: Identity, base_lm: np.ndarray):
     "Subject similarity A (2x2), canvas centre, mirrored base landmarks, their image under A, and the shape bumps."
@@ -215,12 +221,6 @@ def _blurred_base(base: int, sigma: float) -> np.ndarray:
     return cv2.GaussianBlur(im, (0, 0), sigma) if sigma > MIN_BLUR else im
 
 # %% ../nbs/10a_identities.ipynb #ida40
-def _base_landmarks(base: int) -> np.ndarray:
-    "The landmarks of a stored base face in canvas units (the asset has BASE_SCALE pixels per unit)."
-    b = load_base_faces(); S = b["images"].shape[1]
-    bs = float(b["scale"]); cb = (S - 1) / 2; c = (ALIGN_CANVAS - 1) / 2
-    return (b["landmarks"][base].astype(np.float64) - cb) / bs + c
-
 def _view_points(H: int, W: int, m: int, off: np.ndarray, upp: np.ndarray):
     "Output pixel grids xs, ys with a margin m, and their canvas positions q ((H + 2m) (W + 2m), 2)."
     ys, xs = np.mgrid[-m:H + m, -m:W + m].astype(np.float64)
