@@ -85,7 +85,7 @@ def moved_regions_of_synthetic(clip, # a `mol_edu.synthetic.SyntheticClip`
                                threshold: float = 0.5, # as in `moved_regions_from_flow`
                               ) -> list[str]:
     "The regions a synthetic clip's action units moved, from the generator's own AU displacement fields (no head motion, no blink)."
-    from mol_edu.synthetic import au_field
+    from mol_edu.action_units import au_field
     lm = as_numpy(clip.landmarks)[0]
     H, W = clip.frames.shape[-2:]
     iod = float(eye_centre_distance(lm))
@@ -486,6 +486,7 @@ def pointing_clips(subject: str, # the held-out subject of a trained model's fol
                    scheme: str = "casme2", # class scheme
                   ) -> list:
     "Fresh synthetic clips for `pointing_benchmark`: one per class and video of `subject`, seeds 1000, 1001, ... (unused in training)."
-    from mol_edu.synthetic import make_clip, scheme_classes
+    from mol_edu.action_units import scheme_classes
+    from mol_edu.synthetic import make_clip
     if videos < 1: raise ValueError(f"videos: expected at least 1, got {videos}")
     return [make_clip(c, subject, seed=1000 + v, size=size) for v in range(videos) for c in scheme_classes(scheme)]

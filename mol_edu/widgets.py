@@ -283,7 +283,8 @@ def lab_clip(aus=(12,), # action units (ints) to play, on both sides
              size: int = 64, # frame side
              subject: str = "sub01", seed: int = 0):
     "A synthetic clip that plays exactly the given AUs (both sides) with the given amplitude, apex and noise."
-    from mol_edu.synthetic import SynthConfig, plan_video, render_frames, AU_KERNELS
+    from mol_edu.action_units import AU_KERNELS
+    from mol_edu.synthetic import SynthConfig, plan_video, render_frames
     aus = [int(a) for a in aus]
     bad = [a for a in aus if a not in AU_KERNELS]
     if bad or not aus: raise ValueError(f"aus: expected some of {sorted(AU_KERNELS)}, got {list(aus)}")
@@ -301,7 +302,7 @@ class MicroExpressionLab(Demo):
     "Micro-expression lab: pick AUs, amplitude, apex and noise; generate a clip, run the model, see prediction and attributions."
     title = "Micro-expression lab"
     def __init__(self, model: nn.Module, classes: list, size: int = 64, method: str = "integrated_gradients"):
-        from mol_edu.synthetic import AU_KERNELS, AU_NAMES
+        from mol_edu.action_units import AU_KERNELS, AU_NAMES
         self.model, self.classes, self.size, self.method = model, list(classes), size, method
         self.au_options = [(f"AU{a} {AU_NAMES.get(a, '')}", a) for a in sorted(AU_KERNELS) if a != 45]
         self.clip, self.explanation = None, None

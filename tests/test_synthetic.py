@@ -5,10 +5,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+import mol_edu.action_units as au
+import mol_edu.identities as idn
 import mol_edu.synthetic as syn
 from mol_edu.faces import clip_indices, dlib_landmarks
-from mol_edu.synthetic import (SyntheticMicroExpressions, SynthConfig, make_clip, plan_video,
-                               render_frames, scheme_classes, class_patterns, parse_aus)
+from mol_edu.action_units import class_patterns, parse_aus, scheme_classes
+from mol_edu.synthetic import SyntheticMicroExpressions, SynthConfig, make_clip, plan_video, render_frames
 
 torch.set_num_threads(1)
 
@@ -23,7 +25,7 @@ def _warp_back(nxt, flow):
     H, W = nxt.shape
     ys, xs = np.mgrid[0:H, 0:W].astype(np.float32)
     pts = torch.tensor(np.stack([xs + flow[0], ys + flow[1]], -1))[None]
-    g = syn._px_to_grid(pts, H, W)
+    g = au._px_to_grid(pts, H, W)
     return F.grid_sample(torch.tensor(nxt, dtype=torch.float32)[None, None], g, mode="bilinear",
                          padding_mode="border", align_corners=True)[0, 0].numpy()
 
@@ -80,15 +82,15 @@ def test_inversion_is_exact_not_small_motion():
     plan = plan_video("surprise", "sub01", 2, cfg)
     ids = clip_indices(plan.n_frames)[0]
     c = render_frames(plan, ids, cfg)
-    nf = syn.neutral_face(syn.make_identity(plan.subject), 128, "crop")
+    nf = idn.neutral_face(idn.make_identity(plan.subject), 128, "crop")
     U = syn._backward_fields(plan, nf, ids.astype(float), 128, 128)
-    grid = syn._pixel_grid(128, 128)
+    grid = au._pixel_grid(128, 128)
     y = grid + torch.tensor(c.flow).permute(0, 2, 3, 1)
-    resid = y + syn.sample_field(U[1:], y).permute(0, 2, 3, 1) - (grid + U[:-1].permute(0, 2, 3, 1))
+    resid = y + au.sample_field(U[1:], y).permute(0, 2, 3, 1) - (grid + U[:-1].permute(0, 2, 3, 1))
     assert float(resid.abs().max()) < 1e-3
     # landmarks: Psi_t(l_t) = neutral landmarks
     l = torch.tensor(c.landmarks)[:, None]
-    back = l + syn.sample_field(U, l).permute(0, 2, 3, 1)
+    back = l + au.sample_field(U, l).permute(0, 2, 3, 1)
     assert float((back[:, 0] - torch.tensor(nf.landmarks, dtype=torch.float32)).abs().max()) < 1e-3
     # the small-motion shortcut U_k - U_{k+1} is measurably different from the exact flow
     shortcut = (U[:-1] - U[1:]).numpy()
@@ -99,7 +101,7 @@ def test_landmarks_move_with_the_flow():
     c = make_clip("happiness", "sub06", seed=4, amplitude=(3, 3))
     for k in range(7):
         l = torch.tensor(c.landmarks[k])[None, None]
-        f = syn.sample_field(torch.tensor(c.flow[k])[None], l)[0, :, 0].T.numpy()
+        f = au.sample_field(torch.tensor(c.flow[k])[None], l)[0, :, 0].T.numpy()
         # the flow is only known on the grid, so its bilinear interpolant carries the landmark to ~0.01 px
         np.testing.assert_allclose(c.landmarks[k] + f, c.landmarks[k + 1], atol=0.03)
 
@@ -190,7 +192,7 @@ def test_bad_inputs_fail_with_one_line_errors():
 
 
 def test_subjects_are_distinct():
-    faces = [syn.neutral_face(syn.make_identity(i), 64, "crop") for i in range(1, 17)]
+    faces = [idn.neutral_face(idn.make_identity(i), 64, "crop") for i in range(1, 17)]
     ims = np.stack([f.image[0, 0, f.margin:-f.margin, f.margin:-f.margin].numpy().ravel() for f in faces])
     d = np.abs(ims[:, None] - ims[None]).mean(-1)
     assert d[~np.eye(16, dtype=bool)].min() > 3.0   # grey levels: every pair of subjects looks different
@@ -216,7 +218,7 @@ def test_solvable_by_motion_only():
         c = ds.render(i)
         app.append(cv2.resize(c.frames[0], (16, 16), interpolation=cv2.INTER_AREA).ravel() / 255.0)
         apex.append(cv2.resize(c.frames[4], (16, 16), interpolation=cv2.INTER_AREA).ravel() / 255.0)
-        mot.append(syn.region_motion_features(c.flow, c.landmarks)); y.append(c.label); g.append(c.subject)
+        mot.append(au.region_motion_features(c.flow, c.landmarks)); y.append(c.label); g.append(c.subject)
     y, g = np.array(y), np.array(g)
     chance = 1 / len(ds.classes)
     acc_app, acc_apex, acc_mot = (_loso_accuracy(X, y, g) for X in (app, apex, mot))

@@ -5,7 +5,8 @@ import torch
 
 from mol_edu import widgets as Wd
 from mol_edu.model import MOL, MOLConfig
-from mol_edu.synthetic import make_clip, scheme_classes
+from mol_edu.action_units import scheme_classes
+from mol_edu.synthetic import make_clip
 
 CLASSES = scheme_classes("casme2")
 

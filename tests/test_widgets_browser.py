@@ -23,7 +23,7 @@ pytestmark = pytest.mark.browser
 # the demo notebook Voila serves: the clip explorer of nbs/32_explorers.ipynb on one small synthetic clip
 DEMO_CELLS = [
     "import torch\ntorch.set_num_threads(1)\nfrom mol_edu.core import seed_everything\nfrom mol_edu.model import MOL, MOLConfig\n"
-    "from mol_edu.synthetic import make_clip, scheme_classes\nfrom mol_edu.widgets import ClipExplorer",
+    "from mol_edu.synthetic import make_clip\nfrom mol_edu.action_units import scheme_classes\nfrom mol_edu.widgets import ClipExplorer",
     "seed_everything(0)\nmodel = MOL(MOLConfig.preset('small')).eval()\n"
     "clips = [make_clip('surprise', 'sub01', seed=0, size=model.cfg.image_size)]\n"
     "explorer = ClipExplorer(clips, model, scheme_classes('casme2'))\nexplorer.widget",
