@@ -36,6 +36,7 @@ OPENCV_GETTERS = {"tau": "getTau", "lambda_": "getLambda", "theta": "getTheta", 
                   "outerIterations": "getOuterIterations", "scaleStep": "getScaleStep", "gamma": "getGamma",
                   "medianFiltering": "getMedianFiltering", "useInitialFlow": "getUseInitialFlow"}
 
+# %% ../nbs/14_tvl1.ipynb #c008
 @dataclass(frozen=True)
 class TVL1Settings:
     "OpenCV DualTVL1's parameters, names and defaults (`lambda_` is OpenCV's `lambda`, a Python keyword)."
@@ -65,7 +66,7 @@ class TVL1Settings:
             if ok is not None and not ok(getattr(self, f.name)):
                 raise ValueError(f"{f.name}: expected {rule}, got {getattr(self, f.name)!r}")
 
-# %% ../nbs/14_tvl1.ipynb #c008
+# %% ../nbs/14_tvl1.ipynb #c009
 @patch
 def key(self: TVL1Settings) -> str:
     "A stable text key for caches: every parameter, OpenCV's names in `create()`'s order, Python's shortest repr."
@@ -88,7 +89,7 @@ def settings_of(tvl1) -> TVL1Settings:
     "The settings of a live OpenCV DualTVL1 object, read through its getters."
     return TVL1Settings(**{name: getattr(tvl1, getter)() for name, getter in OPENCV_GETTERS.items()})
 
-# %% ../nbs/14_tvl1.ipynb #c015
+# %% ../nbs/14_tvl1.ipynb #c016
 FLAT = 1e30  # stands in for 1/|grad I1|^2 where the image is flat (|grad I1|^2 <= FLT_EPSILON)
 
 def inverse_grad_norm2(grad: torch.Tensor, # |grad I1|^2 (N, H, W)
@@ -106,7 +107,7 @@ def threshold_step(u: torch.Tensor, # (N, C, H, W) current flow (C = 3 with the 
     rho = rho_c + (G * u).sum(1)                       # rho(u) = rho_c + grad I1 . u
     return u + (rho * -inv_grad).clamp(-lt, lt)[:, None] * G
 
-# %% ../nbs/14_tvl1.ipynb #c019
+# %% ../nbs/14_tvl1.ipynb #c020
 def forward_gradient(u: torch.Tensor, # (..., H, W)
                     ) -> torch.Tensor: # (..., 2, H, W): x then y
     "Forward differences, 0 on the last column (x) and last row (y): OpenCV's forwardGradient."
@@ -128,7 +129,7 @@ def dual_step(p: torch.Tensor, # (N, C, 2, H, W) dual variables
     g = forward_gradient(u)
     return (p + taut * g) / (1 + taut * g.square().sum(-3, keepdim=True).sqrt())
 
-# %% ../nbs/14_tvl1.ipynb #c022
+# %% ../nbs/14_tvl1.ipynb #c023
 def tvl1_iteration(u: torch.Tensor, # (N, C, H, W) flow
                    p: torch.Tensor, # (N, C, 2, H, W) dual variables
                    G: torch.Tensor, # (N, C, H, W) grad I1 at x + u0 (and gamma)
@@ -141,14 +142,14 @@ def tvl1_iteration(u: torch.Tensor, # (N, C, H, W) flow
     un = v + s.theta * divergence(p)
     return un, dual_step(p, un, s.tau / s.theta), (un - u).square().flatten(1).sum(1)
 
-# %% ../nbs/14_tvl1.ipynb #c025
+# %% ../nbs/14_tvl1.ipynb #c026
 def centred_gradient(img: torch.Tensor, # (N, H, W)
                     ) -> torch.Tensor: # (N, 2, H, W): x then y
     "Central differences, halved one-sided differences on the borders (OpenCV's centeredGradient)."
     p = F.pad(img[:, None], (1, 1, 1, 1), mode="replicate")[:, 0]
     return torch.stack([0.5 * (p[:, 1:-1, 2:] - p[:, 1:-1, :-2]), 0.5 * (p[:, 2:, 1:-1] - p[:, :-2, 1:-1])], 1)
 
-# %% ../nbs/14_tvl1.ipynb #c029
+# %% ../nbs/14_tvl1.ipynb #c030
 def warp_bicubic(src: torch.Tensor, # (N, K, H, W) images to sample
                  flow: torch.Tensor, # (N, 2, H, W) displacement in pixels, x first
                 ) -> torch.Tensor: # (N, K, H, W): src at x + flow
@@ -159,7 +160,7 @@ def warp_bicubic(src: torch.Tensor, # (N, K, H, W) images to sample
     grid = torch.stack([(xs + flow[:, 0]) * (2 / max(W - 1, 1)) - 1, (ys + flow[:, 1]) * (2 / max(H - 1, 1)) - 1], -1)
     return F.grid_sample(src, grid, mode="bicubic", padding_mode="zeros", align_corners=True)
 
-# %% ../nbs/14_tvl1.ipynb #c032
+# %% ../nbs/14_tvl1.ipynb #c033
 def linearise(I0: torch.Tensor, # (N, H, W) first frames at this level
               src: torch.Tensor, # (N, 3, H, W) I1 and its centred gradient at this level
               u: torch.Tensor, # (N, C, H, W) current flow u0
@@ -173,7 +174,7 @@ def linearise(I0: torch.Tensor, # (N, H, W) first frames at this level
     if u.shape[1] == 3: G = torch.cat([G, torch.full_like(G[:, :1], gamma)], 1)
     return G, rho_c, inv_grad
 
-# %% ../nbs/14_tvl1.ipynb #c036
+# %% ../nbs/14_tvl1.ipynb #c037
 def _oe_merge(a: list, b: list, ops: list) -> list:
     "Batcher's odd-even merge of two sorted wire lists; appends its compare-exchanges (lo, hi) to `ops`."
     if not a or not b: return list(a) + list(b)
@@ -200,7 +201,7 @@ def _prune(ops: list, outputs: list) -> tuple:
             kept.append((lo, hi, lo in need, hi in need)); need |= {lo, hi}
     return tuple(kept[::-1])
 
-# %% ../nbs/14_tvl1.ipynb #c037
+# %% ../nbs/14_tvl1.ipynb #c038
 @lru_cache(maxsize=None)
 def median_networks(k: int) -> dict:
     "The pruned networks of the k x k median (k = 3 or 5): column sort, shared merge of k-1 columns, final merge."
@@ -221,7 +222,7 @@ def _apply(wires: list, net: tuple):
         if want_lo: wires[lo] = torch.minimum(a, b)
         if want_hi: wires[hi] = torch.maximum(a, b)
 
-# %% ../nbs/14_tvl1.ipynb #c040
+# %% ../nbs/14_tvl1.ipynb #c041
 def median_filter(x: torch.Tensor, # (..., H, W)
                   k: int = 5, # window side (1: none, 3 or 5)
                  ) -> torch.Tensor:
@@ -247,7 +248,7 @@ def median_filter(x: torch.Tensor, # (..., H, W)
         out[..., side] = fw[net["final"]]
     return out.flatten(-2)[..., :W].reshape(x.shape)
 
-# %% ../nbs/14_tvl1.ipynb #c043
+# %% ../nbs/14_tvl1.ipynb #c044
 def linear_taps(n_in: int, # source length
                 n_out: int, # target length
                 scale: float, # source pixels per target pixel (OpenCV: 1 / fx)
@@ -282,7 +283,7 @@ def pyramid_sizes(H: int, W: int, nscales: int, scaleStep: float) -> list:
         sizes.append((h, w))
     return sizes
 
-# %% ../nbs/14_tvl1.ipynb #c048
+# %% ../nbs/14_tvl1.ipynb #c049
 class _Workspace:
     "The pairs still iterating at one warp, in buffers that every iteration reuses."
     def __init__(self, u, P, G, rho_c, inv_grad):
@@ -313,7 +314,7 @@ class _Workspace:
     @property
     def u(self) -> torch.Tensor: return self.U[..., :self.H, :self.W]
 
-# %% ../nbs/14_tvl1.ipynb #c049
+# %% ../nbs/14_tvl1.ipynb #c050
 @patch
 def step(self: _Workspace, lt: float, theta: float, taut: float) -> torch.Tensor:
     "One in-place iteration (threshold, u update, Chambolle's step); returns sum |du|^2 per running pair."
@@ -345,7 +346,7 @@ def retire(self: _Workspace, done: torch.Tensor, u_out: torch.Tensor, P_out: tor
     self.rho_c, self.ninv, self.idx = self.rho_c.index_select(0, keep), self.ninv.index_select(0, keep), self.idx[keep]
     self._views()
 
-# %% ../nbs/14_tvl1.ipynb #c050
+# %% ../nbs/14_tvl1.ipynb #c051
 @patch
 def run(self: _Workspace, s: TVL1Settings, u_out: torch.Tensor, P_out: torch.Tensor, stats: dict | None = None):
     "The blocks of one warp: median filter, then inner iterations; each pair stops on its own (epsilon rule)."
@@ -377,7 +378,7 @@ def solve_level(I0: torch.Tensor, # (N, H, W) first frames at this level, 0..255
         _Workspace(u, P, G, rho_c, inv_grad).run(s, u, P, stats)
     return u
 
-# %% ../nbs/14_tvl1.ipynb #c054
+# %% ../nbs/14_tvl1.ipynb #c055
 def _frames(x, name: str) -> tuple: # (N, H, W) float32 0..255, whether x was one (H, W) frame
     "Frames as OpenCV reads them: uint8 as is (0..255), floating point taken in [0, 1] and multiplied by 255."
     if not isinstance(x, torch.Tensor): x = torch.as_tensor(np.asarray(x))
@@ -417,7 +418,7 @@ def _tvl1(I0, I1, u_init, s: TVL1Settings, stats) -> torch.Tensor:
             u[:, :2] *= 1 / s.scaleStep                               # the illumination term is not scaled
     return u
 
-# %% ../nbs/14_tvl1.ipynb #c055
+# %% ../nbs/14_tvl1.ipynb #c056
 def tvl1_flow_torch(prev, # (N, H, W) or (H, W) frames k: uint8 0..255 or float in [0, 1]; tensor or array, any device
                     nxt, # frames k+1, same shape, dtype kind and device
                     settings: TVL1Settings = TVL1Settings(),
@@ -437,7 +438,7 @@ def tvl1_flow_torch(prev, # (N, H, W) or (H, W) frames k: uint8 0..255 or float 
                       for i in range(0, max(len(I0), 1), b)]) if len(I0) else I0.new_zeros(0, 2, *I0.shape[1:])
     return flow[0] if single else flow.contiguous()
 
-# %% ../nbs/14_tvl1.ipynb #c056
+# %% ../nbs/14_tvl1.ipynb #c057
 def tvl1_flow_opencv(prev, # (N, H, W) or (H, W) uint8 (or float32 in [0, 1]) frames k
                      nxt, # frames k+1
                      settings: TVL1Settings = TVL1Settings(),
@@ -456,7 +457,7 @@ def tvl1_flow_opencv(prev, # (N, H, W) or (H, W) uint8 (or float32 in [0, 1]) fr
     flow = np.ascontiguousarray(np.stack(out), dtype=np.float32)
     return flow[0] if single else flow
 
-# %% ../nbs/14_tvl1.ipynb #c062
+# %% ../nbs/14_tvl1.ipynb #c063
 def face_pair(name: str = "astronaut", # "astronaut" (scikit-image) or "grace_hopper" (matplotlib)
               size: int = 128, # side of the square frames
               angle: float = 1.0, # rotation about the centre, degrees (counter-clockwise on screen)
