@@ -16,17 +16,16 @@ import torch.nn.functional as F
 from fastcore.basics import patch
 
 # %% auto #0
-__all__ = ['FLT_EPSILON', 'MIN_LEVEL_SIDE', 'KEYWORD_FIELDS', 'SETTINGS_RULES', 'OPENCV_GETTERS', 'FLAT', 'TVL1Settings',
-           'settings_of', 'inverse_grad_norm2', 'threshold_step', 'forward_gradient', 'divergence', 'dual_step',
-           'tvl1_iteration', 'centred_gradient', 'warp_bicubic', 'linearise', 'median_networks', 'median_filter',
-           'linear_taps', 'resize_linear', 'pyramid_sizes', 'solve_level', 'tvl1_flow_torch', 'tvl1_flow_opencv',
-           'face_pair']
+__all__ = ['FLT_EPSILON', 'MIN_LEVEL_SIDE', 'OPENCV_GETTERS', 'FLAT', 'TVL1Settings', 'settings_of', 'inverse_grad_norm2',
+           'threshold_step', 'forward_gradient', 'divergence', 'dual_step', 'tvl1_iteration', 'centred_gradient',
+           'warp_bicubic', 'linearise', 'median_networks', 'median_filter', 'linear_taps', 'resize_linear',
+           'pyramid_sizes', 'solve_level', 'tvl1_flow_torch', 'tvl1_flow_opencv', 'face_pair']
 
 # %% ../nbs/14_tvl1.ipynb #c007
 FLT_EPSILON = float(np.finfo(np.float32).eps)  # OpenCV skips the division by |grad I1|^2 below this
 MIN_LEVEL_SIDE = 16  # OpenCV stops the pyramid before a level narrower or lower than this
-KEYWORD_FIELDS = {"lambda_": "lambda"}  # fields whose OpenCV name is a Python keyword
-SETTINGS_RULES = {"tau": (lambda v: v > 0, "> 0"), "lambda_": (lambda v: v > 0, "> 0"), "theta": (lambda v: v > 0, "> 0"),
+_KEYWORD_FIELDS = {"lambda_": "lambda"}  # fields whose OpenCV name is a Python keyword
+_RULES = {"tau": (lambda v: v > 0, "> 0"), "lambda_": (lambda v: v > 0, "> 0"), "theta": (lambda v: v > 0, "> 0"),
                   "nscales": (lambda v: v >= 1, ">= 1"), "warps": (lambda v: v >= 1, ">= 1"),
                   "epsilon": (lambda v: v >= 0, ">= 0"), "innerIterations": (lambda v: v >= 1, ">= 1"),
                   "outerIterations": (lambda v: v >= 1, ">= 1"), "scaleStep": (lambda v: 0 < v < 1, "0 < scaleStep < 1"),
@@ -62,7 +61,7 @@ class TVL1Settings:
                                    or not math.isfinite(v) or (want == "int" and v != int(v))):
                 raise ValueError(f"{f.name}: expected a finite {want}, got {v!r}")
             object.__setattr__(self, f.name, {"bool": bool, "int": int, "float": float}[want](v))
-            ok, rule = SETTINGS_RULES.get(f.name, (None, ""))
+            ok, rule = _RULES.get(f.name, (None, ""))
             if ok is not None and not ok(getattr(self, f.name)):
                 raise ValueError(f"{f.name}: expected {rule}, got {getattr(self, f.name)!r}")
 
@@ -70,7 +69,7 @@ class TVL1Settings:
 @patch
 def key(self: TVL1Settings) -> str:
     "A stable text key for caches: every parameter, OpenCV's names in `create()`'s order, Python's shortest repr."
-    return "DualTVL1(" + ",".join(f"{KEYWORD_FIELDS.get(f.name, f.name)}={getattr(self, f.name)!r}" for f in fields(self)) + ")"
+    return "DualTVL1(" + ",".join(f"{_KEYWORD_FIELDS.get(f.name, f.name)}={getattr(self, f.name)!r}" for f in fields(self)) + ")"
 
 @patch
 def digest(self: TVL1Settings) -> str:
@@ -117,7 +116,7 @@ def forward_gradient(u: torch.Tensor, # (..., H, W)
 
 def divergence(p: torch.Tensor, # (..., 2, H, W): x then y
               ) -> torch.Tensor: # (..., H, W)
-    "Backward differences with p = 0 before the first column and row: OpenCV's divergence, minus the adjoint of `forward_gradient`."
+    "Backward differences, p = 0 before the first column and row (OpenCV's divergence; -adjoint of `forward_gradient`)."
     px, py = p.unbind(-3)
     return px - F.pad(px[..., :, :-1], (1, 0)) + py - F.pad(py[..., :-1, :], (0, 0, 1, 0))
 
@@ -423,7 +422,7 @@ def tvl1_flow_torch(prev, # (N, H, W) or (H, W) frames k: uint8 0..255 or float 
                     nxt, # frames k+1, same shape, dtype kind and device
                     settings: TVL1Settings = TVL1Settings(),
                     init_flow=None, # (N, 2, H, W) or (2, H, W) starting flow, only with settings.useInitialFlow
-                    batch_size: int | None = None, # solve at most this many pairs together (None: all at once)
+                    batch_size: int | None = None, # pairs solved together (None: all; on a CPU 4-8 is fastest)
                     stats: dict | None = None, # if given: iterations run per level size, summed over pairs
                    ) -> torch.Tensor: # (N, 2, H, W) or (2, H, W) float32, x first, pixels, on the input's device
     "OpenCV DualTVL1's flow from `prev` to `nxt` (nxt(x + u) ~ prev(x)), every pair at once."
