@@ -5,7 +5,7 @@ export PYTHONHASHSEED := 0
 export MPLBACKEND := Agg
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 
-.PHONY: install demo test test-slow docs readme sync check
+.PHONY: install demo test test-slow docs readme sync check gpu-wheels gpu-check
 
 install:  ## create .venv and install the project (idempotent)
 	@PYTHON=$(PYTHON) bash tools/install.sh
@@ -34,3 +34,12 @@ sync: install  ## after editing notebooks: export the package, clean the noteboo
 
 check: install  ## only the fast project checks (clean, export sync, README)
 	$(BIN)/python -m pytest tests/test_project.py
+
+gpu-wheels:  ## download the wheels the GPU machine lacks (tools/gpu_wheels.txt) into .whl/; needs a registry
+	bash tools/gpu_wheels.sh
+
+# On the GPU machine (no .venv there: python3 is the machine's own, with its CUDA PyTorch). GPU_CHECK_ARGS=--dry
+# rehearses on the CPU. The report goes to $(OUT)/gpu_check.json (OUT from the environment, else runs/gpu-check).
+OUT ?= runs/gpu-check
+gpu-check:  ## the prepared GPU check: CUDA tests and cells, model speed, one LOSO fold, torchrun (see benchmarks/README.md)
+	python3 tools/gpu_check.py --out $(OUT) $(GPU_CHECK_ARGS)
