@@ -16,10 +16,12 @@ from .faces import FACE_PHOTOS, alignment_matrix, detect_face, face_photo, predi
 from .datasets import frame_number, write_demo_tree
 
 # %% auto #0
-__all__ = ['PrepareSettings', 'PrepareError', 'PrepareWarning', 'face_video', 'write_face_tree', 'read_frames',
-           'detect_video_landmarks', 'align_face', 'crop_clip', 'tvl1_flow']
+__all__ = ['FLOW_METHODS', 'PrepareSettings', 'PrepareError', 'PrepareWarning', 'face_video', 'write_face_tree',
+           'image_is_complete', 'read_frames', 'detect_video_landmarks', 'align_face', 'crop_clip', 'tvl1_flow']
 
 # %% ../nbs/13a_alignment.ipynb #a006
+FLOW_METHODS = ("opencv", "torch")   # how the TV-L1 targets are computed; part of the cache's settings, so never mixed
+
 @dataclass(frozen=True)
 class PrepareSettings:
     "Everything that determines the prepared arrays (stored in each manifest; a change means a rebuild)."
@@ -31,6 +33,7 @@ class PrepareSettings:
     upsample: int = 1  # dlib detector upsampling (1 in the release)
     redetect: bool = True  # run the face detector on every frame (release) or only until a face is found
     flow_dtype: str = "float16"  # storage type of the flow (float16 halves the cache; see the precision test)
+    flow_method: str = "opencv"  # TV-L1 by "opencv" (DualTVL1, as released) or "torch" (chapter 13b, batched, the same algorithm)
 
     def __post_init__(self):
         if not 0 < self.crop_size <= self.align_size:
@@ -38,6 +41,8 @@ class PrepareSettings:
         if self.clip_length < 2: raise ValueError(f"clip_length must be >= 2, got {self.clip_length}")
         if self.flow_dtype not in ("float16", "float32"):
             raise ValueError(f"flow_dtype must be 'float16' or 'float32', got {self.flow_dtype!r}")
+        if self.flow_method not in FLOW_METHODS:
+            raise ValueError(f"flow_method must be one of {FLOW_METHODS}, got {self.flow_method!r}")
 
     @property
     def eval_offset(self) -> int: return (self.align_size - self.crop_size) // 2  # 8 for 144 -> 128
@@ -76,13 +81,24 @@ def write_face_tree(root, dataset: str = "casme2", subjects: int = 2, videos: in
     return Path(root)
 
 # %% ../nbs/13a_alignment.ipynb #a018
+def image_is_complete(path) -> bool:
+    "False for a JPEG without its end marker, a PNG without its IEND chunk or a BMP shorter than its header says."
+    p = Path(path); data = p.read_bytes()
+    suffix = p.suffix.lower()
+    if suffix in (".jpg", ".jpeg"): return data.rstrip(b"\x00").endswith(b"\xff\xd9")
+    if suffix == ".png": return data[-8:-4] == b"IEND"
+    if suffix == ".bmp": return len(data) >= 6 and len(data) >= int.from_bytes(data[2:6], "little")
+    return True
+
 def read_frames(paths) -> np.ndarray:
-    "Frames (N, H, W, 3) uint8 BGR; a one-line PrepareError for an unreadable file or a size change."
+    "Frames (N, H, W, 3) uint8 BGR; a one-line PrepareError for an unreadable, truncated or resized frame."
     import cv2
     out, first = [], None
     for p in paths:
         img = cv2.imread(str(p), cv2.IMREAD_COLOR)
         if img is None: raise PrepareError(f"{p}: unreadable or corrupt image")
+        if not image_is_complete(p):   # OpenCV decodes a cut-off file as far as it goes and fills the rest with grey
+            raise PrepareError(f"{p}: truncated image (the file ends before the image does)")
         if first is None: first = (p, img.shape)
         elif img.shape != first[1]:
             raise PrepareError(f"{p}: size {img.shape[1]}x{img.shape[0]} differs from {Path(first[0]).name} "

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import inspect
 import json
-import os
 import shutil
 import sys
 import time
@@ -22,7 +21,7 @@ from fastcore.script import call_parse, Param, store_true
 from torch.utils.data import DataLoader, Dataset
 
 from .checkpoint import load_weights, read_checkpoint_meta
-from .core import atomic_write_text, environment_info, get_device
+from .core import atomic_write_text, environment_info, get_device, run_command
 from .loso import (LOSOConfig, confusion_matrix, format_summary, pool_by_video, run_loso, scores_from_confusion,
                           write_report)
 from .train import (PRESET_ALIASES, REPORTED_ERRORS, TinyJointNet, TrainConfig, canonical_preset,
@@ -30,10 +29,9 @@ from .train import (PRESET_ALIASES, REPORTED_ERRORS, TinyJointNet, TrainConfig, 
 
 # %% auto #0
 __all__ = ['ARCHS', 'DEMO', 'NARROWED', 'RECIPE_KEYS', 'VIDEO_SUFFIXES', 'IMAGE_SUFFIXES', 'Arch', 'register_arch', 'model_spec',
-           'build_model', 'input_size', 'run_command', 'command_defaults', 'command_options', 'InMemoryClips',
-           'ResizedClips', 'load_dataset', 'fit_to_model', 'train_cli', 'train_main', 'load_checkpoint_model',
-           'eval_main', 'eval_cli', 'read_video_frames', 'video_clips', 'predict_video', 'plot_prediction',
-           'predict_cli']
+           'build_model', 'input_size', 'command_defaults', 'command_options', 'InMemoryClips', 'ResizedClips',
+           'load_dataset', 'fit_to_model', 'train_cli', 'train_main', 'load_checkpoint_model', 'eval_main', 'eval_cli',
+           'read_video_frames', 'video_clips', 'predict_video', 'plot_prediction', 'predict_cli']
 
 # %% ../nbs/25_cli.ipynb #c006
 @dataclass(frozen=True)
@@ -79,15 +77,6 @@ def input_size(spec: dict) -> int:
     return _arch_of(spec).size(spec["config"])
 
 # %% ../nbs/25_cli.ipynb #c007c
-def run_command(prog: str, # the console script's name, for the message
-                fn, *args, **kwargs):
-    "Call `fn`; bad input (ValueError, a file problem) becomes one line `prog: error: ...` and exit status 2."
-    try: return fn(*args, **kwargs)
-    except (ValueError, OSError) as e:
-        if os.environ.get("MOL_EDU_TRACEBACK") == "1": raise
-        msg = str(e) if not isinstance(e, OSError) or not e.filename else f"{e.filename}: {e.strerror or e}"
-        print(f"{prog}: error: {msg}", file=sys.stderr); sys.exit(2)
-
 def command_defaults(fn) -> dict:
     "The default of every option of a command function (its signature is the one place they are written)."
     return {k: p.default for k, p in inspect.signature(fn).parameters.items() if p.default is not inspect.Parameter.empty}

@@ -11,6 +11,7 @@ import random
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,8 +20,9 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['DEVICE_ENV', 'SHAPE_LEGEND', 'get_device', 'seed_everything', 'check_shape', 'atomic_write', 'atomic_write_bytes',
-           'atomic_write_text', 'atomic_directory', 'environment_info', 'smoke_cli']
+__all__ = ['DEVICE_ENV', 'SHAPE_LEGEND', 'TRACEBACK_ENV', 'get_device', 'seed_everything', 'check_shape', 'atomic_write',
+           'atomic_write_bytes', 'atomic_write_text', 'atomic_directory', 'environment_info', 'run_command',
+           'smoke_cli']
 
 # %% ../nbs/00_core.ipynb #c006
 DEVICE_ENV = "MOL_EDU_DEVICE"  # environment variable that overrides the automatic device choice
@@ -175,6 +177,18 @@ def environment_info(device=None, # the device the run uses (its GPU is named wh
     if dev is not None and dev.type == "cuda":
         info.update(gpu=torch.cuda.get_device_name(dev), cuda=torch.version.cuda)
     return info
+
+# %% ../nbs/00_core.ipynb #c018i
+TRACEBACK_ENV = "MOL_EDU_TRACEBACK"   # set to 1 to see the traceback of a command's error
+
+def run_command(prog: str, # the console script's name, for the message
+                fn, *args, **kwargs):
+    "Call `fn`; bad input (ValueError, a file problem) becomes one line `prog: error: ...` and exit status 2."
+    try: return fn(*args, **kwargs)
+    except (ValueError, OSError) as e:
+        if os.environ.get(TRACEBACK_ENV) == "1": raise
+        msg = f"{e.filename}: {e.strerror or e}" if isinstance(e, OSError) and e.filename else str(e) or type(e).__name__
+        print(f"{prog}: error: {msg.splitlines()[0] if msg else msg}", file=sys.stderr); sys.exit(2)
 
 # %% ../nbs/00_core.ipynb #c020
 def smoke_cli():

@@ -331,7 +331,7 @@ _DEMO_EMOTIONS = {"casme2": ["happiness", "surprise", "disgust", "repression", "
 def _demo_video(dataset, root, s, v, frames, emo) -> tuple:
     "(frame file names, folder, sheet row or None) of demo video `v` of subject `s`, in `dataset`'s real layout."
     if dataset in ("casme2", "release"):
-        start = 10 * v + s; subj, vid = f"sub{s:02d}", f"EP{v:02d}_{s:02d}f"
+        start = 10 * v + s; subj, vid = f"sub{s:02d}", f"EP{v:02d}_01f"   # names repeat across subjects, as in CASME II
         names = [f"img{start + k}.jpg" for k in range(frames)]
         folder = (root / "CASME2_RAW_selected" / subj / vid if dataset == "casme2"
                   else root / "CASME2_data_5" / emo / f"{s:02d}_{vid}")

@@ -59,7 +59,7 @@ def pool_by_video(probs: np.ndarray, # (N, K) class probabilities of N clips
                  ) -> tuple:
     "Mean probabilities per video: (video probs (V, K), video labels (V,), video ids (V,)) in first-seen order."
     probs, labels, videos = np.asarray(probs), np.asarray(labels), list(videos)
-    keys = videos if subjects is None else [f"{s}/{v}" if not str(v).startswith(f"{s}/") else str(v)
+    keys = videos if subjects is None else [str(v) if f"/{s}/" in f"/{v}/" else f"{s}/{v}"   # unless v names s already
                                             for s, v in zip(subjects, videos)]
     ids = list(dict.fromkeys(keys))
     index = {v: i for i, v in enumerate(ids)}

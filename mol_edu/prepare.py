@@ -9,9 +9,12 @@ import hashlib
 import json
 import os
 import shutil
+import signal
+import threading
 import time
 import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 
@@ -20,7 +23,7 @@ import torch
 from fastcore.basics import patch
 from fastcore.script import call_parse
 
-from .core import atomic_directory, atomic_write_text
+from .core import atomic_directory, atomic_write_text, run_command
 from .faces import clip_indices, landmark_nme, transform_points
 from mol_edu.datasets import VideoIndex, VideoRecord, frame_number, read_casme2, read_release_layout, read_samm, \
     read_smic
@@ -28,24 +31,31 @@ from .alignment import (PrepareError, PrepareSettings, PrepareWarning, align_fac
     detect_video_landmarks, read_frames, tvl1_flow)
 
 # %% auto #0
-__all__ = ['CACHE_FORMAT', 'ARRAY_FILES', 'tool_versions', 'video_dir_name', 'check_cached_video', 'prepare_video',
-           'prepare_index', 'format_prepare_summary', 'prepare_cli', 'PreparedDataset', 'loso_folds',
-           'aligned_ground_truth_flow', 'ground_truth_agreement']
+__all__ = ['CACHE_FORMAT', 'ARRAY_FILES', 'tool_versions', 'manifest_hash', 'video_dir_name', 'check_cached_video',
+           'prepare_video', 'cache_lock', 'prepare_index', 'format_prepare_summary', 'prepare_main', 'prepare_cli',
+           'PreparedDataset', 'video_id', 'loso_folds', 'aligned_ground_truth_flow', 'ground_truth_agreement']
 
 # %% ../nbs/13c_prepare.ipynb #p009
-CACHE_FORMAT = 2   # 2: align.npy stored, the alignment's scale as in chapter 09
+CACHE_FORMAT = 3   # 3: the manifest is hashed, the flow method is a setting; 2: align.npy stored
 ARRAY_FILES = ("frames.npy", "landmarks.npy", "flow.npy", "face_found.npy", "align.npy")
 
-def tool_versions() -> dict:
-    "Versions of the tools whose output is cached (a change means a rebuild)."
+def tool_versions(settings: PrepareSettings | None = None) -> dict:
+    "Versions of the tools whose output is cached (a change means a rebuild); torch too when it computes the flow."
     import cv2, dlib
-    return {"opencv": cv2.__version__, "dlib": dlib.__version__, "numpy": np.__version__}
+    v = {"opencv": cv2.__version__, "dlib": dlib.__version__, "numpy": np.__version__}
+    if settings is not None and settings.flow_method == "torch": v["torch"] = torch.__version__
+    return v
 
 def _sha256(path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""): h.update(block)
     return h.hexdigest()
+
+def manifest_hash(manifest: dict) -> str:
+    "SHA-256 of a manifest's content (without its own hash), so a hand-edited label or class list is caught."
+    body = {k: v for k, v in manifest.items() if k != "manifest_sha256"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 def video_dir_name(rec: VideoRecord) -> str:
     "A file-system-safe folder name for a record: dataset__subject__video."
@@ -58,30 +68,40 @@ def _record_dict(rec, classes, used):
             "frames": [str(p) for p in used]}
 
 # %% ../nbs/13c_prepare.ipynb #p012
+def _stale_reason(man: dict, settings: PrepareSettings | None, record: VideoRecord | None, classes) -> str:
+    "Why a valid manifest no longer matches the settings, tools or source ('' when it does)."
+    if settings is not None and man.get("settings") != asdict(settings):
+        changed = [k for k, v in asdict(settings).items() if man.get("settings", {}).get(k) != v]
+        return "settings changed: " + ", ".join(f"{k} {man.get('settings', {}).get(k)} -> {getattr(settings, k)}"
+                                                for k in changed)
+    if settings is not None and man.get("versions") != tool_versions(settings):
+        return f"tool versions changed: {man.get('versions')} -> {tool_versions(settings)}"
+    if record is not None:
+        T = man["settings"]["clip_length"]
+        used = [str(p) for p in record.frames[:len(record.frames) // T * T]]
+        if man["record"]["frames"] != used: return "source frames changed"
+        if (man["record"]["label"], man["record"]["subject"]) != (int(record.label), record.subject):
+            return "label or subject changed"
+    if classes is not None and man["record"]["classes"] != list(classes): return "class list (protocol) changed"
+    return ""
+
 def check_cached_video(folder, # a video's cache folder
                        settings: PrepareSettings | None = None, # expected settings (None: accept the stored ones)
                        record: VideoRecord | None = None, # expected source (None: do not compare)
-                       verify_hashes: bool = True,
+                       verify_hashes: bool = True, # check every array file's SHA-256
+                       classes=None, # expected class list (None: do not compare)
                       ) -> tuple:
     "(manifest or None, reason): why the cache of a video cannot be reused ('' when it can)."
     folder = Path(folder)
     mf = folder / "manifest.json"
     if not mf.is_file(): return None, "not prepared yet"
     try: man = json.loads(mf.read_text())
-    except (OSError, json.JSONDecodeError) as e: return None, f"damaged manifest {mf} ({type(e).__name__})"
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e: return None, f"damaged manifest {mf} ({type(e).__name__})"
+    if not isinstance(man, dict): return None, f"damaged manifest {mf} (not a JSON object)"
     if man.get("format") != CACHE_FORMAT: return None, f"cache format {man.get('format')} != {CACHE_FORMAT}"
-    if settings is not None and man.get("settings") != asdict(settings):
-        changed = [k for k, v in asdict(settings).items() if man.get("settings", {}).get(k) != v]
-        return None, "settings changed: " + ", ".join(f"{k} {man.get('settings', {}).get(k)} -> {getattr(settings, k)}"
-                                                       for k in changed)
-    if settings is not None and man.get("versions") != tool_versions():
-        return None, f"tool versions changed: {man.get('versions')} -> {tool_versions()}"
-    if record is not None:
-        s = len(record.frames) // man["settings"]["clip_length"]
-        used = [str(p) for p in record.frames[:s * man["settings"]["clip_length"]]]
-        if man["record"]["frames"] != used: return None, "source frames changed"
-        if (man["record"]["label"], man["record"]["subject"]) != (int(record.label), record.subject):
-            return None, "label or subject changed"
+    if man.get("manifest_sha256") != manifest_hash(man): return None, f"damaged manifest {mf} (edited: hash mismatch)"
+    why = _stale_reason(man, settings, record, classes)
+    if why: return None, why
     for name in ARRAY_FILES:
         p, meta = folder / name, man.get("files", {}).get(name)
         if meta is None or not p.is_file(): return None, f"missing file {p}"
@@ -90,15 +110,30 @@ def check_cached_video(folder, # a video's cache folder
 
 # %% ../nbs/13c_prepare.ipynb #p016
 def _write_video(folder, arrays, manifest):
-    "Write arrays + manifest into a temporary sibling folder that then replaces `folder` (core.atomic_directory)."
+    "Write arrays + manifest (with its own hash) into a temporary sibling folder that then replaces `folder`."
     with atomic_directory(folder) as tmp:
         files = {}
         for name, a in arrays.items():
             np.save(tmp / name, np.ascontiguousarray(a), allow_pickle=False)
             files[name] = {"sha256": _sha256(tmp / name), "shape": list(a.shape), "dtype": str(a.dtype)}
-        (tmp / "manifest.json").write_text(json.dumps(dict(manifest, files=files), indent=1))
+        manifest = dict(manifest, files=files)
+        manifest["manifest_sha256"] = manifest_hash(manifest)
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1))
 
 # %% ../nbs/13c_prepare.ipynb #p018c
+def _clip_flows(aligned, # (N, S, S) uint8 aligned frames
+                idx, # (s, T) clip sampling
+                settings: PrepareSettings,
+               ) -> np.ndarray:
+    "The TV-L1 flow of every pair of every clip, (s, T-1, 2, S, S): OpenCV pair by pair, or all pairs at once in torch."
+    s, T = idx.shape
+    a, b = idx[:, :-1].reshape(-1), idx[:, 1:].reshape(-1)                # frame k and k + 1 of every pair
+    if settings.flow_method == "torch":
+        from mol_edu.tvl1 import tvl1_flow_torch
+        flow = tvl1_flow_torch(torch.from_numpy(aligned[a]), torch.from_numpy(aligned[b]), batch_size=4).numpy()
+    else: flow = np.stack([tvl1_flow(aligned[i], aligned[j]) for i, j in zip(a, b)])
+    return flow.reshape(s, T - 1, *flow.shape[1:]).astype(settings.flow_dtype)
+
 def _align_and_flow(bgr, # (N, H, W, 3) uint8 BGR frames of one video
                     lms, # (N, 68, 2) their landmarks
                     idx, # (s, T) clip sampling of the frames
@@ -114,10 +149,7 @@ def _align_and_flow(bgr, # (N, H, W, 3) uint8 BGR frames of one video
     for i in range(len(bgr)): aligned[i], lm_al[i], maps[i] = align_face(gray[i], lms[i], settings)
     timings["align"] = time.perf_counter() - t
     t = time.perf_counter()
-    s, T = idx.shape[0], settings.clip_length
-    flow = np.zeros((s, T - 1, 2, settings.align_size, settings.align_size), settings.flow_dtype)
-    for j in range(s):
-        for k in range(T - 1): flow[j, k] = tvl1_flow(aligned[idx[j, k]], aligned[idx[j, k + 1]])
+    flow = _clip_flows(aligned, idx, settings)
     timings["flow"] = time.perf_counter() - t
     return aligned, lm_al, maps, flow
 
@@ -131,7 +163,7 @@ def prepare_video(record: VideoRecord, # the video to prepare
     "Prepare one video into the cache (atomic); return {'status': 'done'|'cached', 'key', 'reason', 'timings', 'warnings'}."
     folder = Path(out) / "videos" / video_dir_name(record)
     if not force:
-        man, why = check_cached_video(folder, settings, record)
+        man, why = check_cached_video(folder, settings, record, classes=classes)
         if man is not None: return {"status": "cached", "key": record.key, "reason": "", "timings": {}, "warnings": []}
     T = settings.clip_length
     if len(record.frames) < T:
@@ -149,7 +181,7 @@ def prepare_video(record: VideoRecord, # the video to prepare
     aligned, lm_al, maps, flow = _align_and_flow(bgr, lms, idx, settings, timings)
     _write_video(folder, {"frames.npy": aligned, "landmarks.npy": lm_al, "flow.npy": flow, "face_found.npy": found,
                           "align.npy": maps},
-                 {"format": CACHE_FORMAT, "settings": asdict(settings), "versions": tool_versions(),
+                 {"format": CACHE_FORMAT, "settings": asdict(settings), "versions": tool_versions(settings),
                   "record": _record_dict(record, classes, used), "clips": s,
                   "fallback_frames": [str(used[i]) for i in np.flatnonzero(~found)]})
     return {"status": "done", "key": record.key, "reason": "", "timings": timings,
@@ -160,20 +192,71 @@ def _job(record, out, classes, settings, force):
     "Worker: prepare one video, turning a PrepareError into a 'skipped' result."
     try:
         import cv2
-        cv2.setNumThreads(1)
+        cv2.setNumThreads(1); torch.set_num_threads(1)      # one thread per worker process: the pool is the parallelism
         return prepare_video(record, out, classes, settings, force)
-    except (PrepareError, ValueError) as e:
+    except (PrepareError, ValueError, OSError) as e:
         return {"status": "skipped", "key": record.key, "reason": str(e), "timings": {}, "warnings": []}
 
-def _prepare_summary(index, results, seconds, workers) -> dict:
+def _die_with_parent(parent: int):
+    "Worker initializer: end this process as soon as its parent `parent` dies (Linux's PR_SET_PDEATHSIG, and a watchdog)."
+    try:
+        import ctypes
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)   # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError): pass                                  # not Linux: the watchdog alone
+    if os.getppid() != parent: os._exit(1)                                  # it died while this worker started
+    def watch():
+        while os.getppid() == parent: time.sleep(0.5)
+        os._exit(1)
+    threading.Thread(target=watch, daemon=True).start()
+
+@contextmanager
+def cache_lock(out: Path):
+    "Hold `out`'s lock while preparing: a second run on the same cache stops with one line instead of racing."
+    try: import fcntl
+    except ImportError: yield; return                                       # no flock on this system
+    f = open(Path(out) / ".lock", "a+")
+    try: fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.seek(0); pid = f.read().strip() or "?"; f.close()
+        raise PrepareError(f"{out}: busy: another mol-prepare (pid {pid}) is writing this cache; wait for it, "
+                           "or prepare into another --out") from None
+    f.seek(0); f.truncate(); f.write(str(os.getpid())); f.flush()
+    try: yield
+    finally: fcntl.flock(f, fcntl.LOCK_UN); f.close()
+
+# %% ../nbs/13c_prepare.ipynb #p025b
+def _prepare_summary(index, results, seconds, workers, cache_videos) -> dict:
     "What `prepare_index` returns: the videos done, up to date and skipped (with the reason), and the time per stage."
     return {"dataset": index.name, "protocol": index.protocol, "classes": index.classes,
             "done": sorted(r["key"] for r in results if r["status"] == "done"),
             "cached": sorted(r["key"] for r in results if r["status"] == "cached"),
             "skipped": sorted((r["key"], r["reason"]) for r in results if r["status"] == "skipped"),
-            "seconds": seconds, "workers": workers,
+            "cache_videos": cache_videos, "seconds": seconds, "workers": workers,
             "timings": {k: sum(r.get("timings", {}).get(k, 0) for r in results)
                         for k in ("read", "detect", "landmarks", "align", "flow")}}
+
+def _cached_keys(out: Path) -> list:
+    "The record keys of every usable video folder in a cache (all of them, whatever this run prepared)."
+    keys = []
+    for d in sorted((out / "videos").iterdir()):
+        if d.is_dir() and not d.name.startswith("."):
+            man, _ = check_cached_video(d, verify_hashes=False)
+            if man is not None: r = man["record"]; keys.append(f"{r['dataset']}/{r['subject']}/{r['video']}")
+    return keys
+
+def _run_jobs(todo, out, classes, settings, workers, bar) -> list:
+    "Prepare `todo` in this process (workers == 1) or in a pool whose workers die with this process."
+    if workers == 1:
+        results = []
+        for r in todo: results.append(_job(r, out, classes, settings, True)); bar.update()
+        return results
+    import multiprocessing as mp
+    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn"), initializer=_die_with_parent,
+                             initargs=(os.getpid(),)) as ex:
+        futs = [ex.submit(_job, r, out, classes, settings, True) for r in todo]
+        results = []
+        for f in as_completed(futs): results.append(f.result()); bar.update()
+    return results
 
 # %% ../nbs/13c_prepare.ipynb #p026
 def prepare_index(index: VideoIndex, # records to prepare (from a reader)
@@ -183,38 +266,34 @@ def prepare_index(index: VideoIndex, # records to prepare (from a reader)
                   force: bool = False, # rebuild every video
                   progress: bool = True, # show a tqdm bar
                  ) -> dict:
-    "Prepare every video of `index` into `out` (parallel, resumable); return a summary dict."
+    "Prepare every video of `index` into `out` (parallel, resumable, one run per cache); return a summary dict."
     from tqdm.auto import tqdm
     out = Path(out)
+    if out.exists() and not out.is_dir(): raise PrepareError(f"{out}: exists and is not a folder")
     (out / "videos").mkdir(parents=True, exist_ok=True)
-    for tmp in (out / "videos").glob(".tmp-*"): shutil.rmtree(tmp, ignore_errors=True)  # left by a killed run
-    workers = workers or os.cpu_count() or 1
-    results, todo = [], []
-    for r in index:
-        if len(r.frames) < settings.clip_length:
-            results.append({"status": "skipped", "key": r.key, "reason": f"{len(r.frames)} frames < {settings.clip_length}"})
-            continue
-        man, why = (None, "forced") if force else check_cached_video(out / "videos" / video_dir_name(r), settings, r)
-        if man is not None: results.append({"status": "cached", "key": r.key, "reason": ""})
-        else: todo.append(r)
-    t0 = time.perf_counter()
-    bar = tqdm(total=len(todo), desc="mol-prepare", unit="video", disable=not progress)
-    if workers == 1:
-        for r in todo:
-            results.append(_job(r, out, index.classes, settings, True)); bar.update()
-    else:
-        import multiprocessing as mp
-        with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as ex:
-            futs = [ex.submit(_job, r, out, index.classes, settings, True) for r in todo]
-            for f in as_completed(futs):
-                results.append(f.result()); bar.update()
-    bar.close()
-    for res in results:
-        for w in res.get("warnings", []): warnings.warn(w, PrepareWarning)
-    summary = _prepare_summary(index, results, time.perf_counter() - t0, workers)
-    atomic_write_text(out / "index.json", json.dumps({"dataset": index.name, "protocol": index.protocol,
-                      "classes": index.classes, "settings": asdict(settings),
-                      "videos": summary["done"] + summary["cached"]}, indent=1))
+    with cache_lock(out):
+        for tmp in [*(out / "videos").glob(".tmp-*"), *(out / "videos").glob(".old-*")]:
+            shutil.rmtree(tmp, ignore_errors=True)                 # left by a killed run (no other run holds the lock)
+        workers = workers or os.cpu_count() or 1
+        results, todo = [], []
+        for r in index:
+            if len(r.frames) < settings.clip_length:
+                results.append({"status": "skipped", "key": r.key, "reason": f"{len(r.frames)} frames < {settings.clip_length}"})
+                continue
+            folder = out / "videos" / video_dir_name(r)
+            man, why = (None, "forced") if force else check_cached_video(folder, settings, r, classes=index.classes)
+            if man is not None: results.append({"status": "cached", "key": r.key, "reason": ""})
+            else: todo.append(r)
+        t0 = time.perf_counter()
+        bar = tqdm(total=len(todo), desc="mol-prepare", unit="video", disable=not progress)
+        results += _run_jobs(todo, out, index.classes, settings, workers, bar)
+        bar.close()
+        for res in results:
+            for w in res.get("warnings", []): warnings.warn(w, PrepareWarning)
+        keys = _cached_keys(out)
+        summary = _prepare_summary(index, results, time.perf_counter() - t0, workers, len(keys))
+        atomic_write_text(out / "index.json", json.dumps({"dataset": index.name, "protocol": index.protocol,
+                          "classes": index.classes, "settings": asdict(settings), "videos": keys}, indent=1))
     return summary
 
 # %% ../nbs/13c_prepare.ipynb #p028
@@ -229,6 +308,25 @@ def format_prepare_summary(summary: dict) -> str:
 # %% ../nbs/13c_prepare.ipynb #p031
 _READERS = {"casme2": read_casme2, "samm": read_samm, "smic": read_smic, "release": read_release_layout}
 
+def prepare_main(dataset, root, out=None, protocol=None, sheet=None, workers=0, limit=0, force=False,
+                 detect_once=False, flow="opencv", progress=True) -> dict:
+    "mol-prepare's body: read a dataset copy, prepare it into the cache, print the summary; returns the summary."
+    if dataset not in _READERS: raise ValueError(f"dataset: expected one of {list(_READERS)}, got {dataset!r}")
+    if limit < 0: raise ValueError(f"limit: expected >= 0, got {limit}")
+    kw = {}
+    if dataset in ("casme2", "samm"): kw = {"sheet": sheet, "protocol": protocol or "5class"}
+    elif dataset == "smic": kw = {"protocol": protocol or "3class"}
+    index = _READERS[dataset](root, **kw)
+    if limit: index.records = index.records[:limit]
+    out = Path(out or Path("data") / "prepared" / (dataset if dataset != "release" else index.name))
+    settings = PrepareSettings(redetect=not detect_once, flow_method=flow)
+    print(f"mol-prepare: {len(index)} videos of {index.name} ({index.protocol}) -> {out}")
+    summary = prepare_index(index, out, settings, workers=workers, force=force, progress=progress)
+    print(format_prepare_summary(summary))
+    print(f"{len(summary['done'])} videos in {summary['seconds']:.1f} s; the cache holds {summary['cache_videos']} videos")
+    if summary["cache_videos"] == 0: raise PrepareError(f"{out}: no video could be prepared (see the reasons above)")
+    return summary
+
 @call_parse
 def prepare_cli(dataset: str, # casme2, samm, smic or release (the MOL release's <DATASET>_data_<k> layout)
                 root: str, # the folder you downloaded (see the datasets chapter for the layouts)
@@ -239,25 +337,10 @@ def prepare_cli(dataset: str, # casme2, samm, smic or release (the MOL release's
                 limit: int = 0, # prepare only the first N videos (0 = all)
                 force: bool = False, # rebuild videos even when their cache is valid
                 detect_once: bool = False, # detect the face until found, then reuse its box (faster)
+                flow: str = "opencv", # TV-L1 targets: "opencv" (as released) or "torch" (chapter 13b, faster on a CPU)
                ):
     "Console script `mol-prepare <dataset> <root>`: read a dataset copy and prepare it for training."
-    import sys
-    if dataset not in _READERS:
-        sys.exit(f"mol-prepare: unknown dataset {dataset!r} (expected one of {', '.join(_READERS)})")
-    kw = {}
-    if dataset in ("casme2", "samm"): kw = {"sheet": sheet, "protocol": protocol or "5class"}
-    elif dataset == "smic": kw = {"protocol": protocol or "3class"}
-    try: index = _READERS[dataset](root, **kw)
-    except ValueError as e: sys.exit(f"mol-prepare: {e}")
-    if limit: index.records = index.records[:limit]
-    out = Path(out or Path("data") / "prepared" / (dataset if dataset != "release" else index.name))
-    settings = PrepareSettings(redetect=not detect_once)
-    print(f"mol-prepare: {len(index)} videos of {index.name} ({index.protocol}) -> {out}")
-    summary = prepare_index(index, out, settings, workers=workers, force=force)
-    print(format_prepare_summary(summary))
-    n = len(summary["done"]) + len(summary["cached"])
-    print(f"{len(summary['done'])} videos in {summary['seconds']:.1f} s; the cache holds {n} videos")
-    if n == 0: sys.exit(1)
+    run_command("mol-prepare", prepare_main, dataset, root, out, protocol, sheet, workers, limit, force, detect_once, flow)
 
 # %% ../nbs/13c_prepare.ipynb #p034
 class PreparedDataset(torch.utils.data.Dataset):
@@ -320,7 +403,11 @@ def __getitem__(self: PreparedDataset, i):
     return {"clip": torch.from_numpy(clip.astype(np.float32) / 255.0)[None],
             "flow": torch.from_numpy(fl), "landmarks": torch.from_numpy(lm),
             "label": torch.tensor(rec["label"], dtype=torch.int64),
-            "subject": rec["subject"], "video": rec["video"]}
+            "subject": rec["subject"], "video": video_id(rec)}
+
+def video_id(rec: dict) -> str:
+    "A video's id across a cache: dataset/subject/name (names repeat across subjects; composite subjects carry their dataset)."
+    return f"{rec['subject']}/{rec['video']}" if "/" in rec["subject"] else f"{rec['dataset']}/{rec['subject']}/{rec['video']}"
 
 # %% ../nbs/13c_prepare.ipynb #p041
 @patch

@@ -20,7 +20,7 @@ from torch.utils.data import Dataset
 
 from .action_units import (_pixel_grid, au_field, au_profile, backward_warp, class_patterns, exact_flow,
                                   parse_aus, scheme_classes, scheme_name, warp_landmarks)
-from .core import atomic_write_bytes
+from .core import atomic_write_bytes, run_command
 from .datasets import CASME2_COLUMNS
 from .faces import clip_indices, n_clips
 from .identities import NeutralFace, _size_hw, make_identity, neutral_face, save_npz, subject_id, subject_index, view_mapping
@@ -29,7 +29,7 @@ from .identities import NeutralFace, _size_hw, make_identity, neutral_face, save
 __all__ = ['ONSET_SHARE', 'APEX_RANGE', 'AU_TIME_JITTER', 'AU_AMPLITUDE_SPREAD', 'BLINK_DURATION', 'HEAD_FREQUENCIES',
            'LIGHT_FREQUENCIES', 'FIRST_FRAME_RANGE', 'SynthConfig', 'VideoPlan', 'plan_video', 'SyntheticClip',
            'render_frames', 'make_clip', 'SyntheticMicroExpressions', 'loso_subjects', 'write_casme2_corpus',
-           'synth_cli']
+           'synth_cli', 'synth_main']
 
 # %% ../nbs/10c_synthetic.ipynb #syn08
 @dataclass(frozen=True)
@@ -475,6 +475,17 @@ def synth_cli(out: str, # output folder (CASME2_RAW_selected/, the coding sheet 
               quality: int = 95, # JPEG quality
              ):
     "Write a synthetic micro-expression corpus in the original CASME II layout, with exact ground truth."
+    run_command("mol-synth", synth_main, out, subjects, videos_per_class, scheme, size, view, amplitude_low,
+                amplitude_high, seed, no_flow, quality)
+
+def synth_main(out, subjects=16, videos_per_class=1, scheme="casme2", size=192, view="canvas", amplitude_low=1.5,
+               amplitude_high=3.0, seed=0, no_flow=False, quality=95) -> Path:
+    "mol-synth's body: check the options, write the corpus, say where; returns the folder."
+    for name, v, lo in (("subjects", subjects, 1), ("videos_per_class", videos_per_class, 1), ("size", size, 16)):
+        if v < lo: raise ValueError(f"{name}: expected >= {lo}, got {v}")
+    if not 1 <= quality <= 100: raise ValueError(f"quality: expected 1..100, got {quality}")
+    if Path(out).exists() and not Path(out).is_dir(): raise ValueError(f"{out}: exists and is not a folder")
     cfg = SynthConfig(scheme=scheme, size=size, view=view, amplitude=(amplitude_low, amplitude_high))
     out = write_casme2_corpus(out, subjects, videos_per_class, seed, cfg, flow=not no_flow, quality=quality)
     print(f"wrote {subjects * videos_per_class * len(scheme_classes(scheme))} videos to {out}")
+    return out

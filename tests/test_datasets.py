@@ -225,7 +225,7 @@ def test_empty_and_short_videos_are_left_out(casme2):
     v1 = casme2 / "CASME2_RAW_selected" / "sub01" / "EP01_01f"
     for f in v1.iterdir():
         f.unlink()
-    v2 = casme2 / "CASME2_RAW_selected" / "sub02" / "EP01_02f"
+    v2 = casme2 / "CASME2_RAW_selected" / "sub02" / "EP01_01f"
     for f in sorted(v2.iterdir(), key=frame_number)[5:]:
         f.unlink()
     idx, msgs = _read(read_casme2, casme2)
@@ -235,7 +235,7 @@ def test_empty_and_short_videos_are_left_out(casme2):
 
 
 def test_missing_video_folder(casme2):
-    shutil.rmtree(casme2 / "CASME2_RAW_selected" / "sub02" / "EP02_02f")
+    shutil.rmtree(casme2 / "CASME2_RAW_selected" / "sub02" / "EP02_01f")
     idx, msgs = _read(read_casme2, casme2)
     assert len(idx) == 5
     assert any(m.startswith("CASME2-coding-20140508.xlsx row 5: video folder") and "not found" in m for m in msgs)

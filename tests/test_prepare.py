@@ -161,7 +161,7 @@ def test_dataset_yields_the_shared_sample_dict(prepared):
     assert x["flow"].shape == (7, 2, 64, 64) and x["flow"].dtype == torch.float32
     assert x["landmarks"].shape == (8, 68, 2) and x["landmarks"].dtype == torch.float32
     assert x["label"].dtype == torch.int64 and x["label"].ndim == 0 and int(x["label"]) == idx[0].label
-    assert (x["subject"], x["video"]) == ("sub01", "EP01_01f")
+    assert (x["subject"], x["video"]) == ("sub01", "casme2/sub01/EP01_01f")   # a video id names its subject
     d = out / "videos" / video_dir_name(idx[0])
     o = SMALL.eval_offset
     assert np.allclose(x["landmarks"].numpy(), np.load(d / "landmarks.npy")[:8] - o)  # centre crop, every time
@@ -317,11 +317,11 @@ def _cli(*args, cwd):
 
 def test_cli_bad_dataset_and_bad_layout_give_one_line(tmp_path):
     r = _cli("casme3", tmp_path, cwd=tmp_path)
-    assert r.returncode != 0 and r.stderr.strip() == "mol-prepare: unknown dataset 'casme3' (expected one of casme2, samm, smic, release)"
+    assert r.returncode == 2 and r.stderr.strip() == "mol-prepare: error: dataset: expected one of ['casme2', 'samm', 'smic', 'release'], got 'casme3'"
     (tmp_path / "empty").mkdir()
     r = _cli("samm", tmp_path / "empty", cwd=tmp_path)
-    assert r.returncode != 0
-    assert r.stderr.strip() == (f"mol-prepare: SAMM: expected SAMM/<006>/<006_1_2>/<006_05562>.jpg under "
+    assert r.returncode == 2
+    assert r.stderr.strip() == (f"mol-prepare: error: SAMM: expected SAMM/<006>/<006_1_2>/<006_05562>.jpg under "
                                 f"{tmp_path / 'empty'}, found an empty folder")
 
 
@@ -343,7 +343,7 @@ def test_cli_end_to_end_parallel_and_resumable_after_a_real_kill(tmp_path):
     r = _cli("casme2", root, "--out", out, "--workers", "2", cwd=tmp_path)
     assert r.returncode == 0, r.stdout + r.stderr
     assert f"4 videos: {4 - len(before)} prepared, {len(before)} already up to date, 0 skipped" in r.stdout
-    assert sorted(d.name for d in (out / "videos").iterdir()) == [f"casme2__sub0{i}__EP01_0{i}f" for i in range(1, 5)]
+    assert sorted(d.name for d in (out / "videos").iterdir()) == [f"casme2__sub0{i}__EP01_01f" for i in range(1, 5)]
     ds = PreparedDataset(out)
     assert len(ds) == 8 and ds[7]["clip"].shape == (1, 8, 128, 128)
 
