@@ -1,7 +1,7 @@
 """Speed of MOL (and of its flow head and correlation) on this machine, against the GEMM roofline.
 
-    .venv/bin/python benchmarks/bench_model.py                      # paper preset, fp32 CPU: the table for the README
-    .venv/bin/python benchmarks/bench_model.py --part correlation   # the correlation variants at the paper sizes
+    .venv/bin/python benchmarks/bench_model.py                      # released preset, fp32 CPU: the table for the README
+    .venv/bin/python benchmarks/bench_model.py --part correlation   # the correlation variants at the released sizes
     .venv/bin/python benchmarks/bench_model.py --part flowhead      # the flow head alone: conv_transpose2d vs 3x3 conv + pixel_shuffle
     .venv/bin/python benchmarks/bench_model.py --device cuda        # the same on a GPU (add --bf16 for autocast)
 
@@ -21,7 +21,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-FWD_GFLOP_PER_CLIP = 29.6  # this model's forward per clip, paper preset (torch.utils.flop_counter, batch 1)
+FWD_GFLOP_PER_CLIP = 29.6  # this model's forward per clip, released preset (torch.utils.flop_counter, batch 1)
 STEP_GFLOP_PER_CLIP = 90.0  # forward + backward per clip, counted the same way
 
 

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+from fastcore.basics import patch
 from torch import nn
 
 from .core import check_shape
 
 # %% auto #0
-__all__ = ['CCC_READINGS', 'cosine_knn', 'ChannelCorrespondenceConv']
+__all__ = ['CCC_READINGS', 'cosine_knn', 'released_edge_term', 'paper_edge_term', 'ChannelCorrespondenceConv']
 
 # %% ../nbs/02_ccc.ipynb #c008
 def cosine_knn(x: torch.Tensor, # (B, N, D) features of N items
@@ -26,6 +27,27 @@ def cosine_knn(x: torch.Tensor, # (B, N, D) features of N items
     return sim.topk(k, dim=-1).indices                # (B, N, K)
 
 # %% ../nbs/02_ccc.ipynb #c018
+def released_edge_term(X: torch.Tensor, # (B, C, N): C channels (the nodes), each with its N-vector map
+                       k: int, # K, neighbours per position, self included
+                      ) -> torch.Tensor: # (B, C, K, N): G[c, :, j] - x_c
+    "The released reading's edge term: neighbours among positions, X[c, nbr_j(p)] - 2 X[c, p] (self subtracted twice)."
+    B, C, N = X.shape
+    nbr = cosine_knn(X.transpose(1, 2), k)                     # positions' neighbours: (B, N, K)
+    idx = nbr.reshape(B, 1, N * k).expand(B, C, N * k)
+    Xn = X.gather(2, idx).view(B, C, N, k)                     # X[c, nbr_j(p)]: (B, C, N, K)
+    G = Xn - X.unsqueeze(-1)                                   # G[c, p, j]
+    return (G - X.unsqueeze(-1)).transpose(2, 3)               # G[c, :, j] - x_c: (B, C, K, N)
+
+def paper_edge_term(X: torch.Tensor, # (B, C, N): C channels (the nodes), each with its N-vector map
+                    k: int, # K, neighbours per channel, self included
+                   ) -> torch.Tensor: # (B, C, K, N): x_j - x_i
+    "The paper's reading's edge term: neighbours among channels, x_nbr_j(i) - x_i."
+    B, C, N = X.shape
+    nbr = cosine_knn(X, k)                                     # channels' neighbours: (B, C, K)
+    idx = nbr.reshape(B, C * k, 1).expand(B, C * k, N)
+    return X.gather(1, idx).view(B, C, k, N) - X.unsqueeze(2)  # x_j - x_i: (B, C, K, N)
+
+# %% ../nbs/02_ccc.ipynb #c018d
 CCC_READINGS = ("released", "paper")  # the two readings of CCC that mol_edu implements
 
 class ChannelCorrespondenceConv(nn.Module):
@@ -44,23 +66,16 @@ class ChannelCorrespondenceConv(nn.Module):
         self.edge_linear = nn.Linear(positions, positions)    # W2, b2 (released `conv2`)
         self.mix = nn.Conv1d(channels, channels, 1) if reading == "paper" else None   # 1x1 conv over channels
 
-    def forward(self, x: torch.Tensor # (B, C, H, W) with H * W = positions
-               ) -> torch.Tensor:     # (B, C, H, W)
-        sz = check_shape(x, "B C H W", name="CCC input", C=self.channels)
-        B, C, N = sz["B"], self.channels, sz["H"] * sz["W"]
-        if N != self.positions: raise ValueError(f"CCC input: H*W must be {self.positions}, got {sz['H']}x{sz['W']}")
-        X = x.flatten(2)                                               # (B, C, N)
-        node = self.node_linear(X).unsqueeze(2)                        # W1 x_c + b1: (B, C, 1, N)
-        if self.reading == "released":
-            nbr = cosine_knn(X.transpose(1, 2), self.k)                # positions' neighbours: (B, N, K)
-            idx = nbr.reshape(B, 1, N * self.k).expand(B, C, N * self.k)
-            Xn = X.gather(2, idx).view(B, C, N, self.k)                # X[c, nbr_j(p)]: (B, C, N, K)
-            G = Xn - X.unsqueeze(-1)                                   # G[c, p, j]
-            edge = (G - X.unsqueeze(-1)).transpose(2, 3)               # G[c, :, j] - x_c: (B, C, K, N)
-        else:
-            nbr = cosine_knn(X, self.k)                                # channels' neighbours: (B, C, K)
-            idx = nbr.reshape(B, C * self.k, 1).expand(B, C * self.k, N)
-            edge = X.gather(1, idx).view(B, C, self.k, N) - X.unsqueeze(2)   # x_j - x_i: (B, C, K, N)
-        out = F.relu(node + self.edge_linear(edge)).amax(dim=2)        # max_j ReLU(...): (B, C, N)
-        if self.mix is not None: out = self.mix(out)                   # 1x1 conv over channels
-        return out.view_as(x)
+@patch
+def forward(self: ChannelCorrespondenceConv, x: torch.Tensor # (B, C, H, W) with H * W = positions
+           ) -> torch.Tensor:     # (B, C, H, W)
+    "out_c = max_j ReLU(W1 x_c + b1 + W2 e_cj + b2) with the reading's edge term e; the paper's reading then mixes channels."
+    sz = check_shape(x, "B C H W", name="CCC input", C=self.channels)
+    N = sz["H"] * sz["W"]
+    if N != self.positions: raise ValueError(f"CCC input: H*W must be {self.positions}, got {sz['H']}x{sz['W']}")
+    X = x.flatten(2)                                               # (B, C, N)
+    node = self.node_linear(X).unsqueeze(2)                        # W1 x_c + b1: (B, C, 1, N)
+    edge = (released_edge_term if self.reading == "released" else paper_edge_term)(X, self.k)   # (B, C, K, N)
+    out = F.relu(node + self.edge_linear(edge)).amax(dim=2)        # max_j ReLU(...): (B, C, N)
+    if self.mix is not None: out = self.mix(out)                   # 1x1 conv over channels
+    return out.view_as(x)

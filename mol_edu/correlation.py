@@ -8,6 +8,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from fastcore.basics import patch
 
 from .core import check_shape
 
@@ -90,12 +91,15 @@ class LocalCorrelation(nn.Module):
         if self.method != "auto": return self.method
         return "matmul" if height * width <= 8 * self.out_channels else "shift"
 
-    def forward(self, f1: torch.Tensor, f2: torch.Tensor) -> torch.Tensor:
-        "(N, C, H, W), (N, C, H, W) -> (N, P*P, H, W)"
-        s = check_shape(f1, "N C H W", name="f1")
-        check_shape(f2, "N C H W", name="f2", **s)
-        fn = correlation_by_matmul if self.choose_method(s["H"], s["W"]) == "matmul" else correlation_by_shifts
-        return fn(f1, f2, self.patch_size, self.dilation)
+# %% ../nbs/04_correlation.ipynb #c021a
+@patch
+def forward(self: LocalCorrelation, f1: torch.Tensor, f2: torch.Tensor) -> torch.Tensor:
+    "(N, C, H, W), (N, C, H, W) -> (N, P*P, H, W)"
+    s = check_shape(f1, "N C H W", name="f1")
+    check_shape(f2, "N C H W", name="f2", **s)
+    fn = correlation_by_matmul if self.choose_method(s["H"], s["W"]) == "matmul" else correlation_by_shifts
+    return fn(f1, f2, self.patch_size, self.dilation)
 
-    def extra_repr(self) -> str:
-        return f"patch_size={self.patch_size}, dilation={self.dilation}, method={self.method!r}"
+@patch
+def extra_repr(self: LocalCorrelation) -> str:
+    return f"patch_size={self.patch_size}, dilation={self.dilation}, method={self.method!r}"

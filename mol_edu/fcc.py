@@ -9,6 +9,7 @@ import math
 
 import torch
 import torch.nn.functional as F
+from fastcore.basics import patch
 from torch import nn
 
 from .core import check_shape
@@ -60,19 +61,22 @@ class FullyConnectedConv(nn.Module):
                   self.pe1_h, self.pe2_h, self.pe1_w, self.pe2_w): nn.init.normal_(p)
         self.norm1.reset_parameters(); self.norm2.reset_parameters()
 
-    def forward(self, x: torch.Tensor # (B, C, H, W) with H, W <= meta_len
-               ) -> torch.Tensor:     # (B, C, H, W)
-        sizes = check_shape(x, "B C H W", name="FCC input", C=self.channels)
-        H, W = sizes["H"], sizes["W"]
-        if max(H, W) > self.meta_len:
-            raise ValueError(f"FCC input: map {H}x{W} is larger than meta_len={self.meta_len}")
-        x1, x2 = x.chunk(2, dim=1)                                   # X1, X2: (B, C/2, H, W)
-        k1h, k2w = self.kernel1_h[:, 0, :H, 0], self.kernel2_w[:, 0, 0, :W]   # cropped [:S], (C/2, S)
-        k1w, k2h = self.kernel1_w[:, 0, 0, :W], self.kernel2_h[:, 0, :H, 0]
-        z1 = self.norm1(x1 + self.pe1_h[:, :, :H])                   # Z1 = BN1(X1 + PE1H)
-        u1 = circular_conv(z1, k1h, self.bias1_h, "H")               # U1 = K1H *H Z1
-        v1 = circular_conv(u1 + self.pe2_w[..., :W], k2w, self.bias2_w, "W")  # V1 = K2W *W (U1 + PE2W)
-        z2 = self.norm2(x2 + self.pe1_w[..., :W])                    # Z2 = BN2(X2 + PE1W)
-        u2 = circular_conv(z2, k1w, self.bias1_w, "W")               # U2 = K1W *W Z2
-        v2 = circular_conv(u2 + self.pe2_h[:, :, :H], k2h, self.bias2_h, "H")  # V2 = K2H *H (U2 + PE2H)
-        return torch.cat([x1 + v1, x2 + v2], dim=1)                  # [Y1; Y2]
+# %% ../nbs/01_fcc.ipynb #c014b
+@patch
+def forward(self: FullyConnectedConv, x: torch.Tensor # (B, C, H, W) with H, W <= meta_len
+           ) -> torch.Tensor:     # (B, C, H, W)
+    "FCC(X) = [Y1; Y2]: each half gets a PE, BatchNorm, two circular convolutions (H then W, or W then H) and a residual."
+    sizes = check_shape(x, "B C H W", name="FCC input", C=self.channels)
+    H, W = sizes["H"], sizes["W"]
+    if max(H, W) > self.meta_len:
+        raise ValueError(f"FCC input: map {H}x{W} is larger than meta_len={self.meta_len}")
+    x1, x2 = x.chunk(2, dim=1)                                   # X1, X2: (B, C/2, H, W)
+    k1h, k2w = self.kernel1_h[:, 0, :H, 0], self.kernel2_w[:, 0, 0, :W]   # cropped [:S], (C/2, S)
+    k1w, k2h = self.kernel1_w[:, 0, 0, :W], self.kernel2_h[:, 0, :H, 0]
+    z1 = self.norm1(x1 + self.pe1_h[:, :, :H])                   # Z1 = BN1(X1 + PE1H)
+    u1 = circular_conv(z1, k1h, self.bias1_h, "H")               # U1 = K1H *H Z1
+    v1 = circular_conv(u1 + self.pe2_w[..., :W], k2w, self.bias2_w, "W")  # V1 = K2W *W (U1 + PE2W)
+    z2 = self.norm2(x2 + self.pe1_w[..., :W])                    # Z2 = BN2(X2 + PE1W)
+    u2 = circular_conv(z2, k1w, self.bias1_w, "W")               # U2 = K1W *W Z2
+    v2 = circular_conv(u2 + self.pe2_h[:, :, :H], k2h, self.bias2_h, "H")  # V2 = K2H *H (U2 + PE2H)
+    return torch.cat([x1 + v1, x2 + v2], dim=1)                  # [Y1; Y2]

@@ -10,13 +10,14 @@ import math
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from fastcore.basics import patch
 
 from .core import check_shape
 from .correlation import LocalCorrelation
 
 # %% auto #0
-__all__ = ['LEAKY_SLOPE', 'MER_NORMS', 'conv_bn_lrelu', 'up2', 'deconv_as_conv_weight', 'deconv2x', 'FlowHead', 'LandmarkHead',
-           'temporal_normalise', 'ExpressionHead', 'convert_released_heads']
+__all__ = ['LEAKY_SLOPE', 'MER_NORMS', 'conv_bn_lrelu', 'up2', 'deconv_as_conv_weight', 'deconv2x', 'flow_decoder_widths',
+           'FlowHead', 'LandmarkHead', 'temporal_normalise', 'ExpressionHead']
 
 # %% ../nbs/05_heads.ipynb #c006
 LEAKY_SLOPE = 0.1  # FlowNetC's LeakyReLU slope, also the `a` of its Kaiming init
@@ -52,11 +53,20 @@ def deconv2x(x: torch.Tensor, # (N, C_in, h, w)
     if not as_conv: return F.conv_transpose2d(x, weight, None, stride=2, padding=1)
     return F.pixel_shuffle(F.conv2d(x, deconv_as_conv_weight(weight), None, padding=1), 2)
 
+# %% ../nbs/05_heads.ipynb #c011a
+def flow_decoder_widths(in_channels: int, # channels of a frame: the last skip
+                        conv1: int, conv2: int, # per-frame encoder widths (frame k's skips)
+                        conv3_1: int, conv4: int, conv5: int, conv6: int, # deep encoder widths
+                        deconv: tuple, # widths of deconv5 ... deconv0
+                       ) -> tuple: # widths of x_6 ... x_0
+    "Widths of the decoder inputs x_6 ... x_0: conv6's output, then [skip, deconv, 2-channel flow] at every finer level."
+    skips = (conv5, conv4, conv3_1, conv2, conv1, in_channels)  # conv5_1, conv4_1, conv3_1, conv2(k), conv1(k), frame k
+    return (conv6,) + tuple(skip + dec + 2 for skip, dec in zip(skips, deconv))
+
 # %% ../nbs/05_heads.ipynb #c012
 class FlowHead(nn.Module):
-    "FlowNetC-style flow head (spec 3): per-frame encoder, local correlation + F5C maps, deep encoder, coarse-to-fine decoder."
+    "FlowNetC-style flow head: per-frame encoder, local correlation + F5C maps, deep encoder, coarse-to-fine decoder."
     levels = (6, 5, 4, 3, 2, 1, 0)  # decoder levels, coarse to fine; level l has size H / 2**l
-
     def __init__(self,
                  in_channels: int = 1, # channels of a frame (grayscale)
                  conv1: int = 64, # widths of the per-frame encoder conv1, conv2, conv3
@@ -90,28 +100,31 @@ class FlowHead(nn.Module):
         self.conv5_1 = conv_bn_lrelu(conv5, conv5, 3, 1, 1)
         self.conv6 = conv_bn_lrelu(conv5, conv6, 3, 2, 1)  # H/64
         self.conv6_1 = conv_bn_lrelu(conv6, conv6, 3, 1, 1)
-        # decoder: the skip feeding each finer level, then the concatenation widths x_6 ... x_0
-        skips = (conv5, conv4, conv3_1, conv2, conv1, in_channels)  # conv5_1, conv4_1, conv3_1, conv2(k), conv1(k), frame k
-        widths = [conv6]
-        for skip, dec in zip(skips, deconv): widths.append(skip + dec + 2)  # [skip, deconv, upsampled flow]
-        self.decoder_widths = tuple(widths)  # (1024, 1026, 770, 386, 258, 130, 35) as released
-        for l, c_in in zip(self.levels, widths):
-            setattr(self, f"predict_flow{l}", nn.Conv2d(c_in, 2, 3, 1, 1, bias=False))
-        for l, c_in, dec in zip(self.levels[:-1], widths, deconv):
-            setattr(self, f"deconv{l - 1}", nn.Sequential(up2(c_in, dec), nn.LeakyReLU(LEAKY_SLOPE)))
-            setattr(self, f"upsampled_flow{l}_to_{l - 1}", up2(2, 2))
+        self.decoder_widths = flow_decoder_widths(in_channels, conv1, conv2, conv3_1, conv4, conv5, conv6, deconv)
+        self._add_decoder(deconv)
         self.reset_parameters()
 
-    def reset_parameters(self):
-        "Kaiming normal (a = 0.1, fan-in) on every conv and transposed conv; BatchNorm scale 1, offset 0 (spec 9)."
-        for m in self.modules():
-            if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)): nn.init.kaiming_normal_(m.weight, a=LEAKY_SLOPE)
-            elif isinstance(m, nn.BatchNorm2d): nn.init.ones_(m.weight); nn.init.zeros_(m.bias)
+# %% ../nbs/05_heads.ipynb #c012a
+@patch
+def _add_decoder(self: FlowHead, deconv: tuple):
+    "Register predict_flow6 ... predict_flow0, then deconv{l-1} and upsampled_flow{l}_to_{l-1} for l = 6 ... 1."
+    for l, c_in in zip(self.levels, self.decoder_widths):
+        setattr(self, f"predict_flow{l}", nn.Conv2d(c_in, 2, 3, 1, 1, bias=False))
+    for l, c_in, dec in zip(self.levels[:-1], self.decoder_widths, deconv):
+        setattr(self, f"deconv{l - 1}", nn.Sequential(up2(c_in, dec), nn.LeakyReLU(LEAKY_SLOPE)))
+        setattr(self, f"upsampled_flow{l}_to_{l - 1}", up2(2, 2))
 
-    @property
-    def strides(self) -> int:
-        "Total stride of the encoder (2**6 = 64): H and W must be multiples of it."
-        return 2 ** self.levels[0]
+@patch
+def reset_parameters(self: FlowHead):
+    "Kaiming normal (a = 0.1, fan-in) on every conv and transposed conv; BatchNorm scale 1, offset 0 (as released)."
+    for m in self.modules():
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)): nn.init.kaiming_normal_(m.weight, a=LEAKY_SLOPE)
+        elif isinstance(m, nn.BatchNorm2d): nn.init.ones_(m.weight); nn.init.zeros_(m.bias)
+
+@patch(as_prop=True)
+def strides(self: FlowHead) -> int:
+    "Total stride of the encoder (2**6 = 64): H and W must be multiples of it."
+    return 2 ** self.levels[0]
 
 # %% ../nbs/05_heads.ipynb #c017
 def _pairs(t: torch.Tensor, B: int, first: bool) -> torch.Tensor:
@@ -129,8 +142,10 @@ def _check_head_inputs(head, frames, g_first, g_second):
     check_shape(g_second, "B P C h w", name="g_second", B=s["B"], P=s["T"] - 1, C=head.f5c_channels, h=h, w=w)
     return s
 
-def _flow_forward(self: FlowHead, frames, g_first, g_second):
-    "frames (B,T,C,H,W), g_first/g_second (B,P,C_f,h,w) -> flow (B,P,2,H,W)."
+# %% ../nbs/05_heads.ipynb #c017b
+@patch
+def forward(self: FlowHead, frames, g_first, g_second):
+    "frames (B,T,C,H,W), g_first (B,P,C_f,h,w) = F5C1(I_k), g_second = F5C2(I_k+1) -> flow (B,P,2,H,W)."
     s = _check_head_inputs(self, frames, g_first, g_second)
     B, P = s["B"], s["T"] - 1
     up = lambda mod, x: deconv2x(x, mod.weight, self.deconv_as_conv)
@@ -155,9 +170,6 @@ def _flow_forward(self: FlowHead, frames, g_first, g_second):
         feat = torch.cat([skip, deconv, flow_up], 1)
     flow0 = self.predict_flow0(feat)  # (B*P, 2, H, W)
     return flow0.unflatten(0, (B, P))
-
-FlowHead.forward = _flow_forward
-FlowHead.forward.__doc__ = "frames (B,T,C,H,W), g_first (B,P,C_f,h,w) = F5C1(I_k), g_second = F5C2(I_k+1) -> flow (B,P,2,H,W)."
 
 # %% ../nbs/05_heads.ipynb #c029
 class LandmarkHead(nn.Module):
@@ -232,45 +244,12 @@ class ExpressionHead(nn.Module):
         self.fc1 = nn.Linear(self.flat, hidden)
         self.fc2 = nn.Linear(hidden, classes)
 
-    def forward(self, g_seq: torch.Tensor) -> torch.Tensor:
-        "g_seq (B, 2P, C, h, w) in the release's time order -> logits (B, classes)."
-        check_shape(g_seq, "B S C h w", name="g_seq", S=self.steps, C=self.in_channels, h=self.feature_size, w=self.feature_size)
-        if self.norm == "temporal": g_seq = temporal_normalise(g_seq)
-        x = self.conv(g_seq.transpose(1, 2))  # (B, C, 2P, h, w) -> (B, reduced, 2P-4, h/2, w/2), no activation
-        x = self.drop(self.pool(x)).flatten(1)  # (B, flat), (C, T, H, W) order
-        return self.fc2(self.drop(F.relu(self.fc1(x))))
-
-# %% ../nbs/05_heads.ipynb #c037
-def _expression_fc1_to_time_first(w: torch.Tensor, pooled: tuple) -> torch.Tensor:
-    "fc1 weight columns in the release's (C, H, W, T) flatten order -> our (C, T, H, W) order."
-    c, t, h, w_ = pooled
-    return w.unflatten(1, (c, h, w_, t)).permute(0, 1, 4, 2, 3).flatten(1)
-
-def _released_pooled_shape(sd: dict, feature_size: int | None) -> tuple:
-    "(C, T, H, W) of the released MER head after its pool, from the tensor shapes (feature size from the landmark head)."
-    o, _, kh, kw, kt = sd["mer_3dcnn.conv3d.weight"].shape
-    flat = sd["mer_3dcnn.fc1.weight"].shape[1]
-    if feature_size is None:
-        if "ldm_predictor.fc1.weight" not in sd:
-            raise ValueError("feature_size: not given and no ldm_predictor.fc1.weight to infer it from")
-        reduced = sd["ldm_predictor.convldm.weight"].shape[0]
-        feature_size = math.isqrt(sd["ldm_predictor.fc1.weight"].shape[1] // reduced) + 2  # 6272 = 32 * 14**2
-    s = (feature_size // kh) // 2
-    if flat % (o * s * s): raise ValueError(f"mer_3dcnn.fc1.weight: width {flat} does not fit feature_size={feature_size}")
-    return (o, flat // (o * s * s), s, s)
-
-def convert_released_heads(sd: dict, # a released state dict (or any dict holding its head keys)
-                           feature_size: int | None = None, # F5C map size; None = read from the landmark head (16)
-                          ) -> dict: # our keys: flow_head.*, landmark_head.*, expression_head.*
-    "Map the released `flownet.*`, `ldm_predictor.*`, `mer_3dcnn.*` tensors to `FlowHead`/`LandmarkHead`/`ExpressionHead` keys."
-    out = {}
-    for key, v in sd.items():
-        if key.startswith("flownet."): out["flow_head." + key[len("flownet."):]] = v
-        elif key.startswith("ldm_predictor."):
-            out["landmark_head." + key[len("ldm_predictor."):].replace("convldm.", "conv.")] = v
-        elif key.startswith("mer_3dcnn."):
-            name = key[len("mer_3dcnn."):]
-            if name == "conv3d.weight": v = v.permute(0, 1, 4, 2, 3).contiguous()  # (O, C, H, W, T) -> (O, C, T, H, W)
-            elif name == "fc1.weight": v = _expression_fc1_to_time_first(v, _released_pooled_shape(sd, feature_size)).contiguous()
-            out["expression_head." + name.replace("conv3d.", "conv.")] = v
-    return out
+# %% ../nbs/05_heads.ipynb #c033a
+@patch
+def forward(self: ExpressionHead, g_seq: torch.Tensor) -> torch.Tensor:
+    "g_seq (B, 2P, C, h, w) in the release's time order -> logits (B, classes)."
+    check_shape(g_seq, "B S C h w", name="g_seq", S=self.steps, C=self.in_channels, h=self.feature_size, w=self.feature_size)
+    if self.norm == "temporal": g_seq = temporal_normalise(g_seq)
+    x = self.conv(g_seq.transpose(1, 2))  # (B, C, 2P, h, w) -> (B, reduced, 2P-4, h/2, w/2), no activation
+    x = self.drop(self.pool(x)).flatten(1)  # (B, flat), (C, T, H, W) order
+    return self.fc2(self.drop(F.relu(self.fc1(x))))

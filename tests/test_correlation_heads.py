@@ -14,8 +14,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from mol_edu.correlation import (LocalCorrelation, correlation_by_matmul, correlation_by_shifts, correlation_index)
-from mol_edu.heads import (ExpressionHead, FlowHead, LandmarkHead, convert_released_heads, deconv2x,
-                           deconv_as_conv_weight)
+from mol_edu.heads import ExpressionHead, FlowHead, LandmarkHead, deconv2x, deconv_as_conv_weight
+from mol_edu.released import convert_released_heads
 
 SPEC_KEYS = Path("/work/shared/spec/official_state_dict_keys.txt")
 LOCAL_KEYS = Path(__file__).with_name("released_state_dict_keys.txt")

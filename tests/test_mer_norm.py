@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from mol_edu.heads import ExpressionHead, MER_NORMS, temporal_normalise
-from mol_edu.model import MOL, MOLConfig, released_key_shapes
+from mol_edu.model import MOL, MOLConfig
+from mol_edu.released import released_key_shapes
 
 torch.set_num_threads(min(2, torch.get_num_threads()))
 
@@ -49,7 +50,7 @@ def test_head_option_adds_no_parameters_and_is_applied():
 
 def test_released_presets_keep_the_released_head():
     assert MER_NORMS[0] == "none"
-    for name in ("paper", "released", "small"): assert MOLConfig.preset(name).mer_norm == "none"
+    for name in ("released", "small"): assert MOLConfig.preset(name).mer_norm == "none"
     assert released_key_shapes(MOLConfig(mer_norm="temporal")) == released_key_shapes(MOLConfig())
     with pytest.raises(ValueError, match="mer_norm must be one of"): MOLConfig(mer_norm="layer")
 

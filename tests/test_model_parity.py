@@ -7,7 +7,8 @@ from dataclasses import dataclass
 import pytest
 import torch
 
-from mol_edu.model import MOL, MOLConfig, MOLOutput, convert_released_state_dict, load_released, released_key_shapes
+from mol_edu.model import MOL, MOLConfig, MOLOutput
+from mol_edu.released import convert_released_state_dict, load_released, released_key_shapes
 import released_oracle as oracle
 
 torch.set_num_threads(min(2, torch.get_num_threads()))
