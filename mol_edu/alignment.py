@@ -116,6 +116,7 @@ def detect_video_landmarks(frames, # (N, H, W, 3) uint8 BGR
     import cv2
     timings = {} if timings is None else timings
     n = len(frames)
+    where = Path(paths[0]).parent if paths else "the video"
     paths = [f"frame {i}" for i in range(n)] if paths is None else [str(p) for p in paths]
     rgb = [cv2.cvtColor(f, cv2.COLOR_BGR2RGB) for f in frames]
     t = time.perf_counter()
@@ -126,7 +127,6 @@ def detect_video_landmarks(frames, # (N, H, W, 3) uint8 BGR
     timings["detect"] = timings.get("detect", 0) + time.perf_counter() - t
     found = np.array([b is not None for b in boxes])
     if not found.any():
-        where = Path(paths[0]).parent if paths else "video"
         raise PrepareError(f"{where}: no face found in any of its {n} frames")
     have = np.flatnonzero(found)
     t = time.perf_counter()

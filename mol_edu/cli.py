@@ -240,6 +240,7 @@ def _prepare_run_folder(out: Path, config: dict, resume: bool, rank: int = 0):
 def train_main(**options) -> dict:
     "mol-train's body: LOSO training + evaluation, reports under runs/<name>; `options` as `train_cli`'s; returns the summary."
     t0, o = time.time(), command_options(train_cli, options)
+    if Path(o.runs).exists() and not Path(o.runs).is_dir(): raise ValueError(f"runs: {o.runs} is a file, expected a folder")
     if o.threads > 0: torch.set_num_threads(o.threads)
     rank, world, dev, trainer_cls, distributed = _launch(o.device)
     cfg, over = _recipe(o), _model_overrides(o)
@@ -371,7 +372,8 @@ def video_clips(frames_bgr: np.ndarray, # (N, H, W, 3) uint8
 def predict_video(model, spec: dict, classes: list, source, device=None) -> dict:
     "Predicted emotion of a video: per-clip and mean probabilities, plus the first clip's flow and landmarks."
     dev = get_device(device)
-    clips, _, ids = video_clips(read_video_frames(source), input_size(spec))
+    try: clips, _, ids = video_clips(read_video_frames(source), input_size(spec))
+    except ValueError as e: raise ValueError(f"{source}: {e}" if str(source) not in str(e) else str(e)) from None
     out = model.to(dev).eval()(mol_inputs({"clip": clips.to(dev)}))
     probs = out.logits.float().softmax(-1).cpu().numpy()
     mean = probs.mean(0)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import warnings
+import zipfile
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,13 +17,20 @@ import pandas as pd
 
 # %% auto #0
 __all__ = ['FRAME_EXTS', 'KNOWN_EMOTIONS', 'PROTOCOLS', 'MEGC2019_CLASSES', 'MEGC2019_EXCLUDED', 'MEGC2019_EXPECTED',
-           'CASME2_COLUMNS', 'SAMM_COLUMNS', 'DatasetLayoutError', 'DatasetWarning', 'frame_number', 'list_frames',
-           'protocol_spec', 'VideoRecord', 'VideoIndex', 'parse_action_units', 'read_casme2', 'write_demo_tree',
-           'read_samm', 'read_smic', 'read_release_layout', 'megc2019']
+           'CASME2_COLUMNS', 'SAMM_COLUMNS', 'DatasetLayoutError', 'read_sheet', 'DatasetWarning', 'frame_number',
+           'list_frames', 'protocol_spec', 'VideoRecord', 'VideoIndex', 'parse_action_units', 'read_casme2',
+           'write_demo_tree', 'read_samm', 'read_smic', 'read_release_layout', 'megc2019']
 
 # %% ../nbs/12_datasets.ipynb #c007
 class DatasetLayoutError(ValueError):
     "A dataset copy whose folders or spreadsheet are not what the reader expects (one line: expected vs found)."
+
+def read_sheet(path, **kwargs):
+    "`pandas.read_excel`, with a one-line DatasetLayoutError naming the file when it is no readable workbook."
+    try: return pd.read_excel(path, **kwargs)
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as e:   # a CSV named .xlsx, a damaged zip
+        raise DatasetLayoutError(f"{path}: not a readable Excel workbook ({type(e).__name__}: "
+                                 f"{str(e).splitlines()[0][:80] if str(e) else 'no detail'})") from None
 
 class DatasetWarning(UserWarning):
     "A problem with one row, file or video of a dataset copy; the message names it and says what was done."
@@ -313,7 +321,7 @@ def read_casme2(root, # folder holding CASME2_RAW_selected/ (or Cropped/, or the
     frames_root = _find_frames_root(root, ["CASME2_RAW_selected", "Cropped", "Cropped-updated/Cropped", "CASME2_RAW", ""],
                                     r"sub\d+", "CASME II", "CASME2_RAW_selected/subXX/EPxx_yy/img<N>.jpg")
     sheet = _find_sheet(root, sheet, ["CASME2-coding-*.xlsx", "CASME2*.xls*"], "CASME II")
-    df = pd.read_excel(sheet, dtype=object)
+    df = read_sheet(sheet, dtype=object)
     df.columns = [str(c).strip() for c in df.columns]
     return _records_from_sheet(df, CASME2_COLUMNS, "casme2", protocol, frames_root, sheet.name, 2, min_frames)
 
@@ -399,7 +407,7 @@ def read_samm(root, # folder holding SAMM/ (or the subject folders) and the codi
     root = _check_root(root, "SAMM")
     frames_root = _find_frames_root(root, ["SAMM", ""], r"\d{3}", "SAMM", "SAMM/<006>/<006_1_2>/<006_05562>.jpg")
     sheet = _find_sheet(root, sheet, ["SAMM*FACS_Codes*.xlsx", "SAMM*.xlsx"], "SAMM")
-    raw = pd.read_excel(sheet, header=None, dtype=object)
+    raw = read_sheet(sheet, header=None, dtype=object)
     h = _samm_header_row(raw, sheet.name)
     df = raw.iloc[h + 1:].reset_index(drop=True)
     df.columns = [str(c).strip() for c in raw.iloc[h].tolist()]

@@ -105,6 +105,7 @@ class LOSOConfig:
 def fold_subjects(subjects: list, folds: int | None = None, seed: int = 0) -> list:
     "The test subjects to run: all of them, or the first `folds` of a seeded shuffle (a documented subset)."
     subjects = list(subjects)
+    if len(subjects) < 2: raise ValueError(f"LOSO: needs at least 2 subjects (one to test, others to train), got {subjects}")
     if folds is None or folds >= len(subjects): return subjects
     if folds < 1: raise ValueError(f"folds: expected >= 1, got {folds}")
     order = np.random.default_rng(seed).permutation(len(subjects))
@@ -191,7 +192,7 @@ def run_loso(dataset, # the whole corpus: sample dicts, `.classes`, `.subjects`
         t0 = time.time()
         fold_dir = Path(checkpoint_dir) / subject if checkpoint_dir else None
         done = fold_dir / "fold.json" if fold_dir else None
-        if resume and done is not None and done.exists(): fold = json.loads(done.read_text())
+        if resume and done is not None and done.exists(): fold = _read_fold(done)
         else:
             fold = _train_fold(dataset, subject, make_model, cfg, loso, device, progress and rank == 0, model_config,
                                fold_dir, resume, trainer_cls, rank, world, loss_fn)
@@ -203,6 +204,15 @@ def run_loso(dataset, # the whole corpus: sample dicts, `.classes`, `.subjects`
     return _pool_folds(res, records, ("fixed", "best_on_test") if loso.selection == "best_on_test" else ("fixed",))
 
 # %% ../nbs/22_loso.ipynb #c023d
+def _read_fold(path: Path) -> dict:
+    "A finished fold's record, or a one-line error naming the file."
+    try: fold = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path}: not valid JSON ({e}); delete it to run that fold again") from None
+    if not isinstance(fold, dict) or "predictions" not in fold:
+        raise ValueError(f"{path}: not a fold record (no predictions); delete it to run that fold again")
+    return fold
+
 def _pool_folds(res: LOSOResult, records: list, selections: tuple) -> LOSOResult:
     "Fill `res` from the fold records: per-fold rows, pooled predictions of each selection, total seconds."
     for fold in records:

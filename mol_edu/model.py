@@ -116,6 +116,12 @@ class MOL(nn.Module):
                ) -> MOLOutput:
         cfg = self.cfg
         s = check_shape(x, "B 1 T H W", name="clip", T=cfg.frames, H=cfg.image_size, W=cfg.image_size)
+        if not (torch.is_tensor(x) and x.is_floating_point()):
+            raise ValueError(f"clip: expected a floating-point tensor normalised to [-1, 1] (see normalise_clip), "
+                             f"got {getattr(x, 'dtype', type(x).__name__)}")
+        w = self.stem.convs[0].weight
+        if x.dtype != w.dtype and not torch.is_autocast_enabled(x.device.type):
+            raise ValueError(f"clip: dtype {x.dtype} differs from the model's {w.dtype} (convert one of them, or use autocast)")
         B, T, P, C, S = s["B"], s["T"], cfg.pairs, cfg.channels, cfg.feature_size
         frames = x.transpose(1, 2)                                        # (B, T, 1, H, W)
         fr = self.stem(frames.reshape(B * T, *frames.shape[2:]))          # stem once per frame: (B*T, C, S, S)

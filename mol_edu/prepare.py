@@ -388,15 +388,19 @@ def _offset(self: PreparedDataset):
     top, left = torch.randint(0, S - C + 1, (2,), generator=self.generator).tolist()
     return top, left
 
+def _load_array(path):
+    "A cached array, memory-mapped; a one-line PrepareError naming the file when it is no plain array."
+    try: return np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError, EOFError) as e:
+        raise PrepareError(f"{path}: not a plain array ({str(e).splitlines()[0][:80]}); run mol-prepare again") from None
+
 @patch
 def __getitem__(self: PreparedDataset, i):
     v, j = self.items[i]
     d, man = self.videos[v]
     T = self.settings.clip_length
     pos = clip_indices(len(man["record"]["frames"]), T)[j]
-    frames = np.load(d / "frames.npy", mmap_mode="r", allow_pickle=False)
-    lms = np.load(d / "landmarks.npy", mmap_mode="r", allow_pickle=False)
-    flow = np.load(d / "flow.npy", mmap_mode="r", allow_pickle=False)
+    frames, lms, flow = (_load_array(d / f) for f in ("frames.npy", "landmarks.npy", "flow.npy"))
     top, left = self._offset()
     clip, lm, fl = crop_clip(frames[pos], lms[pos], top, left, self.settings.crop_size, flow=flow[j])
     rec = man["record"]

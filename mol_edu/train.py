@@ -24,7 +24,8 @@ from .loss import LossWeights, endpoint_error, joint_loss
 __all__ = ['PRECISIONS', 'SCHEDULES', 'OPTIMIZERS', 'TRAIN_PRESETS', 'PRESET_ALIASES', 'CLIP_MEAN', 'CLIP_SCALE',
            'REPORTED_ERRORS', 'TrainConfig', 'canonical_preset', 'normalise_clip', 'TinyJointNet', 'ToyMotionClips',
            'IterationSampler', 'to_device', 'make_loader', 'autocast_for', 'StopTraining', 'Callback', 'History',
-           'StopAfter', 'ProgressBar', 'mol_inputs', 'Trainer', 'plot_loss_terms', 'format_errors', 'predict']
+           'StopAfter', 'ProgressBar', 'to_channels_last', 'mol_inputs', 'Trainer', 'plot_loss_terms', 'format_errors',
+           'predict']
 
 # %% ../nbs/21_training.ipynb #c006
 @dataclass
@@ -252,6 +253,12 @@ class ProgressBar(Callback):
     def after_fit(self, t): self.bar.close()
 
 # %% ../nbs/21_training.ipynb #c031
+def to_channels_last(model: nn.Module) -> nn.Module:
+    "Store every 4-d weight channels-last (NHWC), in place; 5-d ones (a Conv3d's) keep their layout, which has no NHWC."
+    for p in model.parameters():
+        if p.dim() == 4: p.data = p.data.contiguous(memory_format=torch.channels_last)
+    return model
+
 def mol_inputs(batch: dict) -> torch.Tensor:
     "MOL's input: the batch's clips (B, 1, T, H, W) in [0, 1], normalised to [-1, 1]."
     return normalise_clip(batch["clip"])
@@ -275,7 +282,7 @@ class Trainer:
         self.input_fn = input_fn
         seed_everything(self.cfg.seed)
         self.model = model.to(self.device)
-        if self.cfg.channels_last: self.model = self.model.to(memory_format=torch.channels_last)
+        if self.cfg.channels_last: to_channels_last(self.model)
         self.forward = torch.compile(self.model) if self.cfg.compile else self.model
         opt, extra = (torch.optim.AdamW, {}) if self.cfg.optimizer == "adamw" else (torch.optim.SGD, {"momentum": 0.9})
         self.opt = opt(self.model.parameters(), lr=self.cfg.lr, weight_decay=self.cfg.weight_decay, **extra)
@@ -372,6 +379,9 @@ def predict(model: nn.Module, dataset, device=None, batch_size: int = 64, precis
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, pin_memory=torch.device(device).type == "cuda")
     for batch in loader:
         batch = to_device(batch, device)
+        if torch.is_tensor(batch.get("clip")) and not torch.isfinite(batch["clip"]).all():
+            bad = sorted({v for v, ok in zip(batch["video"], torch.isfinite(batch["clip"]).flatten(1).all(1)) if not ok})
+            raise ValueError(f"clip: NaN or inf values in the clips of {', '.join(map(str, bad))}: refusing to predict")
         with autocast_for(device, precision): out = model(input_fn(batch))
         probs.append(out.logits.float().softmax(-1)); labels.append(batch["label"])
         subjects += list(batch["subject"]); videos += list(batch["video"])

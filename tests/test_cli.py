@@ -143,3 +143,24 @@ def test_eval_and_predict_exit_zero_without_dumping_results(run, tmp_path):
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr[-2000:]
     assert "clips)" in r.stdout and "clip_probabilities" not in r.stderr + r.stdout
+
+
+def test_main_job_on_a_prepared_corpus_whose_subjects_share_video_names(tmp_path, capsys):
+    "mol-train's defaults on a mol-prepare cache: 128x128 crops resized for the small model, every video scored once."
+    import warnings
+    from mol_edu.alignment import write_face_tree
+    from mol_edu.datasets import read_casme2
+    from mol_edu.prepare import prepare_index
+    root = write_face_tree(tmp_path / "casme2", "casme2", subjects=3, videos=2, frames=8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        idx = read_casme2(root)
+        assert len({r.video for r in idx}) == 2 and len(idx) == 6       # the names repeat across the 3 subjects
+        prepare_index(idx, tmp_path / "cache", workers=1, progress=False)   # the default settings: 128x128 crops
+    s = train_main(dataset=str(tmp_path / "cache"), iterations=2, runs=str(tmp_path / "runs"), name="real", quiet=True)
+    assert "resized to the model's 64x64 on the way in" in capsys.readouterr().out
+    assert s["n_folds"] == 3 and s["fixed/video"]["n"] == 6 and s["fixed/clip"]["n"] == 6
+    rows = (tmp_path / "runs" / "real" / "predictions.csv").read_text().splitlines()[1:]
+    assert len({tuple(r.split(",")[:2]) for r in rows}) == 6               # (subject, video) unique
+    cfg = json.loads((tmp_path / "runs" / "real" / "config.json").read_text())
+    assert cfg["data"]["input"].startswith("clips are 128x128: resized")
