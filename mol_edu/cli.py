@@ -63,6 +63,7 @@ def model_spec(arch: str, # a name in ARCHS ("small", "released", "tiny", or a b
     arch = canonical_preset(arch, ARCHS, "arch")
     return {"arch": arch, "config": ARCHS[arch].config(classes, **overrides)}
 
+# %% ../nbs/25_cli.ipynb #c006b
 def _arch_of(spec: dict) -> Arch:
     name = PRESET_ALIASES.get(spec.get("arch"), spec.get("arch"))
     if name not in ARCHS: raise ValueError(f"model: unknown arch {spec.get('arch')!r} (known: {list(ARCHS)})")
@@ -347,6 +348,7 @@ def read_video_frames(source) -> np.ndarray:
     if not frames: raise ValueError(f"source: could not read any frame from {source}")
     return np.stack(frames)
 
+# %% ../nbs/25_cli.ipynb #c023v
 def video_clips(frames_bgr: np.ndarray, # (N, H, W, 3) uint8
                 size: int, # the model's input side
                 T: int = 8,

@@ -151,6 +151,7 @@ def _check_model(kind: str):
     cfg = MOLConfig.preset("small", flow_width=4, landmark_hidden=16, expression_hidden=16, dropout=0.0)
     return MOL(cfg), ToyMotionClips(n=16, seed=0, size=cfg.image_size)
 
+# %% ../nbs/24_distributed.ipynb #c013w
 def ddp_check_worker(out: str, # folder: rank 0 writes <case>.safetensors there
                      cases=tuple(DDP_CASES), batch_size: int = 8, lr: float = 1e-2):
     "Train each case under torchrun (or alone); rank 0 saves its losses, first-step gradients and weight changes."

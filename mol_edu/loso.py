@@ -286,6 +286,7 @@ def write_report(res: LOSOResult, # the run
     "Write config, summary, per-fold table, predictions, confusion matrices and loss curves under `out_dir`."
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
     summary = summarise(res, seconds)
+    if config.get("environment"): summary["environment"] = config["environment"]   # what the numbers ran on
     atomic_write_text(out / "config.json", json.dumps(config, indent=1, default=str))
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=1))
     cols = ["subject", "n_train", "n_test", "acc_clip", "seconds", *REPORTED_ERRORS]

@@ -263,6 +263,7 @@ def mol_inputs(batch: dict) -> torch.Tensor:
     "MOL's input: the batch's clips (B, 1, T, H, W) in [0, 1], normalised to [-1, 1]."
     return normalise_clip(batch["clip"])
 
+# %% ../nbs/21_training.ipynb #c031t
 class Trainer:
     "Train any model for a fixed number of iterations; the loss and the input come from functions, callbacks add the rest."
     def __init__(self, model: nn.Module, # the model; its output is what `loss_fn` reads
@@ -322,6 +323,7 @@ def make_sampler(self: Trainer) -> IterationSampler:
     return IterationSampler(len(self.dataset), self.cfg.batch_size, seed=self.cfg.seed, start=self.iteration,
                             stop=self.cfg.iterations, rank=self.rank, world=self.world)
 
+# %% ../nbs/21_training.ipynb #c031f
 @patch
 def fit(self: Trainer):
     "Train from the current iteration up to `cfg.iterations`; returns self."
@@ -369,6 +371,7 @@ def _error_sums(out, batch) -> dict | None:
     for k in NME_NORMALISERS: sums[f"nme_{k}"] = float(landmark_nme(out.landmarks.float(), lm, k).mean()) * b
     return sums
 
+# %% ../nbs/21_training.ipynb #c039p
 @torch.no_grad()
 def predict(model: nn.Module, dataset, device=None, batch_size: int = 64, precision: str = "fp32",
             input_fn=mol_inputs) -> dict:

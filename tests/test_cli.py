@@ -127,6 +127,7 @@ def test_resume_refuses_another_recipe_and_restarts_without_resume(run):
 def test_runs_record_what_they_ran_on(run):
     out, _ = run
     env = json.loads((out / "config.json").read_text())["environment"]
+    assert json.loads((out / "summary.json").read_text())["environment"] == env
     assert env["torch"] == torch.__version__ and env["threads"] >= 1 and env["device"] == "cpu"
 
 

@@ -10,10 +10,10 @@ Steps, each in its own process with its own time budget, each recorded in DIR/gp
                   (its CUDA PyTorch above all) are neither resolved nor changed. Then an import check.
   cuda_tests      `pytest -m cuda` over the test files that carry the mark
   cuda_notebooks  chapters 04, 05 and 23 with their `#| cuda` cells, through tests/test_notebooks.py
-  model_speed     the paper-preset MOL: forward and training step (Trainer.step) at batch 32 in fp32, TF32 and
+  model_speed     the released-preset MOL: forward and training step (Trainer.step) at batch 32 in fp32, TF32 and
                   bf16 autocast, with and without channels-last and torch.compile: clips/s, peak GPU memory, and
                   the achieved FLOP rate (FlopCounterMode) against a bf16 matmul measured in the same run
-  loso_fold       one LOSO fold of the paper recipe (1000 iterations x 32 clips, 128 x 128, mol-train's synthetic
+  loso_fold       one LOSO fold of the released recipe (1000 iterations x 32 clips, 128 x 128, mol-train's synthetic
                   corpus) with the fastest settings of model_speed, once with the temporal-normalised expression
                   head and once with the released one (mer_norm "none"): time, clips/s, held-out scores against
                   chance, data-loader waits and the GPU's busy share over a few profiled steps
@@ -55,11 +55,11 @@ BUDGETS = {"gpu": dict(install=15, cuda_tests=25, cuda_notebooks=110, model_spee
 PLAN = {
     "gpu": dict(
         notebooks=("04_correlation", "05_heads", "23_gpu_training"),
-        model_preset="paper", model_overrides={}, batch=32, warmup=3, repeats=10, matmul_n=8192,
+        model_preset="released", model_overrides={}, batch=32, warmup=3, repeats=10, matmul_n=8192,
         compile_backend="inductor", compile_variants=6, compile_estimate_s=60.0,
-        fold=dict(arch="paper", subjects=24, videos_per_class=4, iterations=1000, batch=32, workers=4,
+        fold=dict(arch="released", subjects=24, videos_per_class=4, iterations=1000, batch=32, workers=4,
                   render_workers=8, profile_at=100, profile_steps=5),
-        nccl=["--arch", "paper", "--preset", "paper", "--folds", "1", "--iterations", "5", "--subjects", "3",
+        nccl=["--arch", "released", "--preset", "released", "--folds", "1", "--iterations", "5", "--subjects", "3",
               "--videos_per_class", "1", "--precision", "bf16"],
         threads=0),
     "dry": dict(
@@ -601,7 +601,7 @@ def make_trainer(model, samples, v: dict, dev, backend: str, **cfg_over):
     import torch
     from mol_edu.train import Trainer, TrainConfig
     if v["channels_last"]: channels_last_4d(model)
-    cfg = TrainConfig.preset("paper", precision="bf16" if v["precision"] == "bf16" else "fp32", compile=v["compile"],
+    cfg = TrainConfig.preset("released", precision="bf16" if v["precision"] == "bf16" else "fp32", compile=v["compile"],
                              **cfg_over)
     t = Trainer(model, samples, cfg, device=dev)
     if v["compile"] and backend != "inductor": t.forward = torch.compile(t.model, backend=backend)
@@ -826,7 +826,7 @@ def child_loso_fold(s: Step) -> None:
     trainer_cls = probed_trainer_class(plan["compile_backend"], fp["profile_at"], fp["profile_steps"])
     for head in ("temporal", "none"):
         spec = {**model_spec(fp["arch"], K, **over, mer_norm=head), "classes": list(ds.classes)}
-        cfg = TrainConfig.preset("paper", iterations=fp["iterations"], batch_size=fp["batch"],
+        cfg = TrainConfig.preset("released", iterations=fp["iterations"], batch_size=fp["batch"],
                                  precision="bf16" if settings["precision"] == "bf16" else "fp32",
                                  compile=settings["compile"], num_workers=fp["workers"])
         make = (lambda: channels_last_4d(build_model(spec))) if settings["channels_last"] else (lambda: build_model(spec))
@@ -851,7 +851,7 @@ def child_loso_fold(s: Step) -> None:
                "final_loss": fold["history"][-1]["loss"] if fold["history"] else None,
                "video": {k: summ["fixed/video"][k] for k in ("acc", "uar", "uf1", "wf1", "n", "confusion")},
                "clip": {k: summ["fixed/clip"][k] for k in ("acc", "uar", "uf1", "wf1", "n")},
-               "epe": summ["epe"], "nme_inter_ocular": summ["nme_inter_ocular"]}
+               "epe": summ["epe"], "nme_outer_corners": summ["nme_outer_corners"], "nme_eye_centres": summ["nme_eye_centres"]}
         run["video_vs_chance"] = chance_test(summ["fixed/video"], K)
         run["clip_vs_chance"] = chance_test(summ["fixed/clip"], K)
         s.result["runs"][head] = run
