@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import inspect
 import json
+import shlex
 import shutil
-import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -21,17 +21,18 @@ from fastcore.script import call_parse, Param, store_true
 from torch.utils.data import DataLoader, Dataset
 
 from .checkpoint import load_weights, read_checkpoint_meta
-from .core import atomic_write_text, environment_info, get_device, run_command
+from .core import atomic_write_text, environment_info, get_device, run_command, training_threads
 from .loso import (LOSOConfig, confusion_matrix, format_summary, pool_by_video, run_loso, scores_from_confusion,
                           write_report)
 from .train import (PRESET_ALIASES, REPORTED_ERRORS, TinyJointNet, TrainConfig, canonical_preset,
                            format_errors, mol_inputs, predict)
 
 # %% auto #0
-__all__ = ['ARCHS', 'DEMO', 'NARROWED', 'RECIPE_KEYS', 'VIDEO_SUFFIXES', 'IMAGE_SUFFIXES', 'Arch', 'register_arch', 'model_spec',
-           'build_model', 'input_size', 'command_defaults', 'command_options', 'InMemoryClips', 'ResizedClips',
-           'load_dataset', 'fit_to_model', 'train_cli', 'train_main', 'load_checkpoint_model', 'eval_main', 'eval_cli',
-           'read_video_frames', 'video_clips', 'predict_video', 'plot_prediction', 'predict_cli']
+__all__ = ['ARCHS', 'BASELINE_ARCHS', 'DEMO', 'NARROWED', 'RECIPE_KEYS', 'VIDEO_SUFFIXES', 'IMAGE_SUFFIXES', 'Arch',
+           'register_arch', 'model_spec', 'build_model', 'input_size', 'command_defaults', 'command_options',
+           'command_line', 'InMemoryClips', 'ResizedClips', 'load_dataset', 'fit_to_model', 'train_cli', 'train_main',
+           'load_checkpoint_model', 'eval_main', 'eval_cli', 'read_video_frames', 'video_clips', 'predict_video',
+           'plot_prediction', 'predict_model', 'predict_cli']
 
 # %% ../nbs/25_cli.ipynb #c006
 @dataclass(frozen=True)
@@ -50,23 +51,30 @@ def _mol_arch(preset: str) -> Arch:
 ARCHS = {"small": _mol_arch("small"), "released": _mol_arch("released"),
          "tiny": Arch(config=lambda classes, **o: {"classes": classes, **o}, build=lambda c: TinyJointNet(**c),
                       size=lambda c: c.get("size", 16))}
+BASELINE_ARCHS = {"ststnet": "mol_edu.ststnet",   # the baselines MOL is compared with (chapters 28a, 28b): each
+                  "cnn3d": "mol_edu.cnn3d"}       # module is imported when its name is first asked for, and registers
 
 def register_arch(name: str, arch: Arch):
     "Make `arch` available to `mol-train --arch name` and to every checkpoint that names it."
     ARCHS[name] = arch
 
-def model_spec(arch: str, # a name in ARCHS ("small", "released", "tiny", or a baseline's)
+def model_spec(arch: str, # a name in ARCHS ("small", "released", "tiny") or BASELINE_ARCHS ("ststnet", "cnn3d")
                classes: int, # expression classes of the dataset
                **overrides, # any config field of that model
               ) -> dict:
     "The JSON description of a model: {'arch', 'config'} (stored in checkpoints)."
-    arch = canonical_preset(arch, ARCHS, "arch")
-    return {"arch": arch, "config": ARCHS[arch].config(classes, **overrides)}
+    arch = canonical_preset(arch, {**ARCHS, **BASELINE_ARCHS}, "arch")
+    return {"arch": arch, "config": _arch_of({"arch": arch}).config(classes, **overrides)}
 
 # %% ../nbs/25_cli.ipynb #c006b
 def _arch_of(spec: dict) -> Arch:
+    "The Arch a spec names; a baseline's module is imported the first time it is named (it calls `register_arch`)."
     name = PRESET_ALIASES.get(spec.get("arch"), spec.get("arch"))
-    if name not in ARCHS: raise ValueError(f"model: unknown arch {spec.get('arch')!r} (known: {list(ARCHS)})")
+    if name not in ARCHS and name in BASELINE_ARCHS:
+        import importlib
+        importlib.import_module(BASELINE_ARCHS[name])
+    if name not in ARCHS:
+        raise ValueError(f"model: unknown arch {spec.get('arch')!r} (known: {list({**ARCHS, **BASELINE_ARCHS})})")
     return ARCHS[name]
 
 def build_model(spec: dict) -> torch.nn.Module:
@@ -88,6 +96,14 @@ def command_options(fn, options: dict) -> SimpleNamespace:
     unknown = sorted(set(options) - set(defaults))
     if unknown: raise ValueError(f"unknown option(s) {unknown} (known: {sorted(defaults)})")
     return SimpleNamespace(**{**defaults, **options})
+
+def command_line(program: str, fn, options: dict) -> str:
+    "The shortest command line that gives `options` (those that differ from `fn`'s defaults), as a user would type it."
+    parts, defaults = [program], command_defaults(fn)
+    for key, value in options.items():
+        if key not in defaults or value == defaults[key]: continue
+        parts += [f"--{key}"] if value is True else [f"--{key}", str(value)]
+    return shlex.join(parts)
 
 # %% ../nbs/25_cli.ipynb #c009
 class InMemoryClips(Dataset):
@@ -176,7 +192,7 @@ def train_cli(dataset: str = "synthetic", # "synthetic" (built-in) or the root o
               precision: str = None, # fp32, bf16 or fp16 (default: the preset's)
               compile: store_true = False, # wrap the model in torch.compile
               workers: int = 0, # DataLoader / rendering worker processes
-              threads: int = 0, # torch CPU threads (0 = torch's default)
+              threads: int = 0, # torch CPU threads (0 = one per core that other processes leave free)
               resume: store_true = False, # continue an interrupted run of the same name (refused if the recipe changed)
               quiet: store_true = False, # no progress bars
               runs: str = "runs", # where run folders go
@@ -242,7 +258,7 @@ def train_main(**options) -> dict:
     "mol-train's body: LOSO training + evaluation, reports under runs/<name>; `options` as `train_cli`'s; returns the summary."
     t0, o = time.time(), command_options(train_cli, options)
     if Path(o.runs).exists() and not Path(o.runs).is_dir(): raise ValueError(f"runs: {o.runs} is a file, expected a folder")
-    if o.threads > 0: torch.set_num_threads(o.threads)
+    torch.set_num_threads(o.threads if o.threads > 0 else training_threads())   # a busy core gets no thread
     rank, world, dev, trainer_cls, distributed = _launch(o.device)
     cfg, over = _recipe(o), _model_overrides(o)
     probe = model_spec(o.arch, 5, **over)
@@ -254,7 +270,8 @@ def train_main(**options) -> dict:
     name = o.name or f"{'synthetic' if o.dataset == 'synthetic' else Path(o.dataset).name}-{spec['arch']}-{o.preset}"
     out = Path(o.runs) / name
     config = {"train": cfg.as_dict(), "loso": asdict(loso), "model": spec, "data": {**ds_info, "input": note or "as is"},
-              "environment": environment_info(dev), "world": world, "command": " ".join(sys.argv)}
+              "environment": environment_info(dev), "world": world, "options": vars(o),
+              "command": command_line("mol-train", train_cli, vars(o))}
     _prepare_run_folder(out, config, o.resume, rank)
     if note and rank == 0: print(f"mol-train: {note}")
     arch = _arch_of(spec)
@@ -400,15 +417,26 @@ def plot_prediction(pred: dict, path):
     fig.tight_layout(); atomic_write(path, lambda p: fig.savefig(p, format="png")); plt.close(fig)
 
 # %% ../nbs/25_cli.ipynb #c023c
+def predict_model(checkpoint=None, device=None) -> tuple:
+    "(model, spec, note): a checkpoint folder's model, or the shipped synthetic-small model when none is given."
+    if checkpoint is not None:
+        model, spec, _ = load_checkpoint_model(checkpoint, device)
+        return model, spec, f"model: {checkpoint}"
+    from mol_edu.pretrained import load_pretrained
+    model, card = load_pretrained("synthetic-small", get_device(device))
+    return model, card.model, f"model: the shipped synthetic-small MOL ({card.note})"
+
 @call_parse
 def predict_cli(source: str, # a video file or a folder of frames of one face
-                checkpoint: str, # a checkpoint folder written by mol-train
+                checkpoint: Param("a checkpoint folder written by mol-train (default: the shipped synthetic-small model)",
+                                  str, opt=False, nargs="?") = None,
                 device: str = None, # cuda, mps or cpu
                 picture: str = None, # also save a PNG of frames, landmarks and flow here
                 classes: Param("comma-separated class names (default: the checkpoint's)", str) = None,
                ):
     "Predict the micro-expression of a video: face alignment, clips, probabilities per class."
-    model, spec, meta = run_command("mol-predict", load_checkpoint_model, checkpoint, device)
+    model, spec, note = run_command("mol-predict", predict_model, checkpoint, device)
+    print(note)
     names = classes.split(",") if classes else spec.get("classes") or [f"class{k}" for k in range(spec["config"]["classes"])]
     r = run_command("mol-predict", predict_video, model, spec, names, source, device)
     print(f"{r['source']}: {r['label']}  ({r['clips']} clips)")

@@ -24,7 +24,7 @@ import torch
 # %% auto #0
 __all__ = ['DEVICE_ENV', 'SHAPE_LEGEND', 'TRACEBACK_ENV', 'get_device', 'seed_everything', 'check_shape', 'atomic_write',
            'atomic_write_bytes', 'atomic_write_text', 'atomic_directory', 'environment_info', 'run_command',
-           'median_seconds', 'smoke_cli']
+           'median_seconds', 'usable_cores', 'busy_cores', 'training_threads', 'smoke_cli']
 
 # %% ../nbs/00_core.ipynb #c006
 DEVICE_ENV = "MOL_EDU_DEVICE"  # environment variable that overrides the automatic device choice
@@ -203,6 +203,33 @@ def median_seconds(fn, # a function of no arguments: the computation to time
     for _ in range(repeats):
         t0 = time.perf_counter(); fn(); times.append(time.perf_counter() - t0)
     return statistics.median(times)
+
+# %% ../nbs/00_core.ipynb #c018p
+def _cpu_times() -> tuple | None:
+    "(busy, total) jiffies of all CPUs from /proc/stat, or None where there is no /proc/stat."
+    try: fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError): return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)          # idle + iowait
+    return sum(fields[:8]) - idle, sum(fields[:8])
+
+def usable_cores() -> int:
+    "Cores this process may run on (its CPU affinity), else os.cpu_count()."
+    try: return len(os.sched_getaffinity(0))
+    except AttributeError: return os.cpu_count() or 1
+
+def busy_cores(interval: float = 0.25) -> float:
+    "Cores' worth of CPU time that other processes used over `interval` seconds (0.0 where it cannot be read)."
+    a = _cpu_times(); time.sleep(interval); b = _cpu_times()
+    if a is None or b is None or b[1] == a[1]: return 0.0
+    return (b[0] - a[0]) / (b[1] - a[1]) * (os.cpu_count() or 1)
+
+def training_threads(max_threads: int | None = None, # an upper bound (default: the usable cores)
+                     interval: float = 0.25, # seconds to watch the other processes
+                    ) -> int:
+    "Threads for a CPU training run: one per usable core that other processes leave free, at least one."
+    n = usable_cores()
+    free = int(n - busy_cores(interval) + 0.5)
+    return max(1, min(max_threads or n, free))
 
 # %% ../nbs/00_core.ipynb #c020
 def smoke_cli():

@@ -68,6 +68,22 @@ def test_a_name_collision_is_caught(tmp_path, monkeypatch):
     assert checks.name_collisions("clash") == ["LEFT_EYE: clash.a, clash.b"]
 
 
+MAX_EXPORTED_CELL = 40   # lines: a reader holds one idea per exported cell
+
+
+def test_exported_cells_are_short():
+    long = [f"{nb} {cid}: {n} lines" for n, nb, cid in checks.exported_cell_lengths() if n > MAX_EXPORTED_CELL]
+    assert long == [], f"split exported cells over {MAX_EXPORTED_CELL} lines into helpers: {long}"
+
+
+def test_a_long_exported_cell_is_caught(tmp_path):
+    import json
+    cell = {"cell_type": "code", "id": "x1", "metadata": {}, "outputs": [], "execution_count": None,
+            "source": ["#| export\n"] + [f"a{i} = {i}\n" for i in range(45)]}
+    (tmp_path / "n.ipynb").write_text(json.dumps({"cells": [cell], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    assert checks.exported_cell_lengths(tmp_path) == [(46, "n.ipynb", "x1")]
+
+
 def test_readme_in_sync_with_index():
     assert (ROOT / "README.md").read_text(encoding="utf-8") == docs.render_readme(), \
         "README.md differs from nbs/index.ipynb: run `make readme` and commit"

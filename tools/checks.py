@@ -80,7 +80,7 @@ def exported_cell_lengths(nbs_dir: Path = ROOT / "nbs") -> list[tuple[int, str, 
         for c in json.loads(p.read_text())["cells"]:
             src = "".join(c["source"])
             if c["cell_type"] == "code" and src.lstrip().startswith("#| export"):
-                rows.append((src.count("\n") + 1, p.name, c.get("id", "?")))
+                rows.append((len(src.splitlines()), p.name, c.get("id", "?")))
     return sorted(rows, reverse=True)
 
 
