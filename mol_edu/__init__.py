@@ -6,12 +6,19 @@ __version__ = "0.1.0"
 # %% auto #0
 __all__ = []
 
+# %% ../nbs/99_api.ipynb #c002b
+import os
+import sys
+
+if "torch" not in sys.modules: os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")   # read once, when torch loads OpenMP
+
 # %% ../nbs/99_api.ipynb #c003
 from .checkpoint import load_weights
 from .core import get_device, seed_everything
 from .faces import landmark_nme
 from .loss import LossWeights, joint_loss
 from .model import MOL, MOLConfig
+from .pretrained import load_pretrained
 from .synthetic import SyntheticMicroExpressions, make_clip
 from .train import Trainer, TrainConfig, predict
 

@@ -398,19 +398,24 @@ def predict_video(model, spec: dict, classes: list, source, device=None) -> dict
     mean = probs.mean(0)
     return {"source": str(source), "clips": len(probs), "label": classes[int(mean.argmax())],
             "probabilities": {c: float(p) for c, p in zip(classes, mean)}, "clip_probabilities": probs.tolist(),
-            "frames": clips[0, 0].numpy(), "flow": out.flow[0].float().cpu().numpy(),
-            "landmarks": out.landmarks[0].float().cpu().numpy()}
+            "frames": clips[0, 0].numpy(), "flow": _first_clip(getattr(out, "flow", None)),
+            "landmarks": _first_clip(getattr(out, "landmarks", None))}   # None for a model without that head
+
+def _first_clip(x): return None if x is None else x[0].float().cpu().numpy()
 
 def plot_prediction(pred: dict, path):
     "Save a picture: frames 1 and 2 of the first clip with predicted landmarks, and the predicted flow (colour)."
     import matplotlib.pyplot as plt
     from mol_edu.core import atomic_write
     fr, fl, lm = pred["frames"], pred["flow"], pred["landmarks"]
-    mag = np.hypot(fl[0, 0], fl[0, 1])
-    fig, ax = plt.subplots(1, 3, figsize=(7, 2.6), dpi=72)
+    fig, ax = plt.subplots(1, 3, figsize=(7, 2.6), dpi=150)
     ax[0].imshow(fr[0], cmap="gray"); ax[0].set_title("frame 1", fontsize=8)
-    ax[1].imshow(fr[1], cmap="gray"); ax[1].scatter(lm[0, :, 0], lm[0, :, 1], s=3, c="lime"); ax[1].set_title("frame 2 + landmarks", fontsize=8)
-    im = ax[2].imshow(mag, cmap="magma"); ax[2].set_title("flow 1->2 magnitude (px)", fontsize=8); fig.colorbar(im, ax=ax[2], fraction=0.046)
+    ax[1].imshow(fr[1], cmap="gray")
+    if lm is not None: ax[1].scatter(lm[0, :, 0], lm[0, :, 1], s=3, c="lime")
+    ax[1].set_title("frame 2 + landmarks" if lm is not None else "frame 2 (no landmark head)", fontsize=8)
+    if fl is not None:
+        im = ax[2].imshow(np.hypot(fl[0, 0], fl[0, 1]), cmap="magma"); fig.colorbar(im, ax=ax[2], fraction=0.046)
+    ax[2].set_title("flow 1->2 magnitude (px)" if fl is not None else "no flow head", fontsize=8)
     for a in ax: a.axis("off")
     best = max(pred["probabilities"], key=pred["probabilities"].get)
     fig.suptitle(f"{Path(pred['source']).name}: {best} ({pred['probabilities'][best]:.2f})", fontsize=9)

@@ -263,3 +263,15 @@ def test_a_handful_of_clips_is_overfitted(corpus, make):
     trainer = Trainer(make(), clips, cfg, device="cpu", loss_fn=classification_terms).fit()
     losses = [h["loss"] for h in trainer.history]
     assert len(losses) == 40 and np.mean(losses[-5:]) < 0.5 * np.mean(losses[:5]), losses
+
+
+def test_predict_video_and_its_picture_work_for_a_model_without_flow_or_landmark_heads(tmp_path):
+    import cv2
+    from mol_edu.alignment import face_video
+    from mol_edu.cli import build_model, model_spec, plot_prediction, predict_video
+    for i, f in enumerate(face_video(n=16)): cv2.imwrite(str(tmp_path / f"img{i + 1}.jpg"), f)
+    spec = model_spec("cnn3d", 5)
+    r = predict_video(build_model(spec), spec, list("abcde"), tmp_path, "cpu")
+    assert r["flow"] is None and r["landmarks"] is None and abs(sum(r["probabilities"].values()) - 1) < 1e-5
+    plot_prediction(r, tmp_path / "p.png")
+    assert (tmp_path / "p.png").stat().st_size > 1000
