@@ -136,12 +136,18 @@ def test_attributions_point_at_the_motion(method):
         assert ps.mass > 0.9 and ps.score > 10
 
 
-def test_noise_tunnel_changes_saliency(standin):
+def test_noise_tunnel_changes_saliency_and_is_seeded(standin):
     clip = torch.rand(1, 4, 32, 32)
     plain = A.attribute(standin, clip, target=0, method="saliency")
+    kw = dict(target=0, method="saliency", noise_tunnel=True, nt_samples=4, nt_stdev=0.1)
     torch.manual_seed(1)
-    smooth = A.attribute(standin, clip, target=0, method="saliency", noise_tunnel=True, nt_samples=4, nt_stdev=0.1)
+    smooth = A.attribute(standin, clip, **kw)
     assert smooth.values.shape == plain.values.shape and not np.allclose(smooth.values, plain.values)
+    state = torch.random.get_rng_state()
+    np.testing.assert_array_equal(A.attribute(standin, clip, **kw).values, smooth.values)   # same seed, same map
+    assert torch.equal(torch.random.get_rng_state(), state)                                # global RNG untouched
+    other = A.attribute(standin, clip, **kw, nt_seed=5).values
+    assert not np.allclose(other, smooth.values)
 
 
 def test_bad_arguments(standin):
@@ -184,7 +190,7 @@ def test_kernels_and_figures(standin, face):
     frames = np.random.rand(4, 32, 32).astype(np.float32)
     ex = A.explain_clip(standin, frames, np.repeat(face[None], 4, 0), moved=["eyes"], method="grad_cam")
     assert ex.mass.shape == (3, 5) and ex.moved == ["eyes"]
-    assert len(A.plot_attribution(ex.attribution, frames).axes) == 3
+    assert len(A.plot_attribution(ex.attribution, frames).axes) == 4          # three slices and the colour bar
     assert len(A.plot_region_scores(ex.mass, moved=ex.moved).axes) == 1
     with pytest.raises(ValueError, match="unknown regions"):
         A.explain_clip(standin, frames, np.repeat(face[None], 4, 0), moved=["ears"])
@@ -199,3 +205,58 @@ def test_moved_regions_of_synthetic():
 def test_pointing_benchmark_refuses_what_it_cannot_score(standin):
     with pytest.raises(ValueError, match="clips: expected at least one"):
         A.pointing_benchmark(standin, [])
+
+
+def test_unknown_method_lists_the_registry(standin):
+    with pytest.raises(ValueError) as e:
+        A.attribute(standin, torch.rand(1, 4, 32, 32), method="lime")
+    msg = str(e.value)
+    assert "\n" not in msg and "'lime'" in msg and all(repr(m) in msg for m in A.ATTRIBUTIONS)
+
+
+def test_registered_method_is_used_everywhere(standin):
+    seen = []
+    def centre(task, **opts):
+        "All attribution on the centre pixel of every slice."
+        seen.append((task.over, task.target, tuple(task.inputs.shape), sorted(opts)))
+        v = torch.zeros(task.inputs.shape[2:]); v[:, 16, 16] = 1.0
+        return v
+    A.register_attribution("centre", centre)
+    try:
+        a = A.attribute(standin, torch.rand(1, 4, 32, 32), target=2, method="centre", over="pairs")
+        assert a.values.shape == (3, 32, 32) and a.method == "centre" and seen[-1][:3] == ("pairs", 2, (1, 1, 4, 32, 32))
+        mask = np.zeros((32, 32), bool); mask[16, 16] = True
+        assert A.pointing_score(a.values, mask).mass == pytest.approx(1.0)
+        from mol_edu.synthetic import make_clip
+        bench = A.pointing_benchmark(standin, [make_clip("surprise", "sub01", seed=0, size=32)], methods=("centre",))
+        assert bench["centre"]["clips"] == 1 and len(bench["centre"]["per_clip"]) == 1
+        with pytest.raises(ValueError, match="noise_tunnel works with"):
+            A.attribute(standin, torch.rand(1, 4, 32, 32), method="centre", noise_tunnel=True)
+    finally:
+        del A.ATTRIBUTIONS["centre"]
+    with pytest.raises(ValueError, match="name: expected a simple name"):
+        A.register_attribution("two words", centre)
+    with pytest.raises(ValueError, match="fn: expected a function"):
+        A.register_attribution("nope", None)
+
+
+def test_a_method_returning_the_wrong_shape_is_refused(standin):
+    A.register_attribution("flat", lambda task, **_: torch.zeros(3))
+    try:
+        with pytest.raises(ValueError, match="flat output: expected shape"):
+            A.attribute(standin, torch.rand(1, 4, 32, 32), method="flat")
+    finally:
+        del A.ATTRIBUTIONS["flat"]
+
+
+def test_motion_coordinates_explain_the_clip_itself():
+    clip = torch.rand(2, 1, 5, 8, 8)
+    torch.testing.assert_close(A.from_motion(A.to_motion(clip)), clip)
+    # the detector reads frame differences only, so with a black baseline over pairs the onset's share is 0 and
+    # Integrated Gradients over the pairs adds up to f(clip) - f(black) = f(clip): the model saw the clip, not a
+    # clip with a black first frame
+    model = MotionDetector(((8, 16), (16, 24)))
+    x = torch.rand(1, 1, 4, 32, 32)
+    with torch.no_grad(): f = float(A.LogitsModel(model)(x)[0, 1])
+    ig = A.attribute(model, x, target=1, method="integrated_gradients", over="pairs", baseline="zeros", n_steps=32)
+    assert ig.values.sum() == pytest.approx(f, rel=1e-3)

@@ -1,8 +1,9 @@
-"""Real-browser test of the demos: Voila serves a demo notebook on localhost, headless Debian Chromium (driven by
-Playwright) renders it, a slider is moved and the picture must change. A screenshot goes to screenshots/ (git-ignored)."""
+"""Real-browser test of the demos: Voila serves a notebook of the four demos (the shipped trained model, with the
+untrained one behind a toggle) on localhost, headless Debian Chromium (driven by Playwright, at a device pixel ratio
+of 2, as on a high-density screen) renders it, a slider is moved and the picture must change, and each demo's
+picture must carry two device pixels per CSS pixel. A screenshot of each demo goes to screenshots/ (git-ignored)."""
 import json
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -20,13 +21,18 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--dis
 
 pytestmark = pytest.mark.browser
 
-# the demo notebook Voila serves: the clip explorer of nbs/32_explorers.ipynb on one small synthetic clip
+# the demo notebook Voila serves: the four demos of nbs/32_explorers.ipynb, each tagged with a CSS class to find it
+DEMOS = {"clip_explorer": "Clip explorer", "attribution_explorer": "Attribution explorer", "f5c_inside": "F5C inside",
+         "micro_expression_lab": "Micro-expression lab"}
 DEMO_CELLS = [
-    "import torch\ntorch.set_num_threads(1)\nfrom mol_edu.core import seed_everything\nfrom mol_edu.model import MOL, MOLConfig\n"
-    "from mol_edu.synthetic import make_clip\nfrom mol_edu.action_units import scheme_classes\nfrom mol_edu.widgets import ClipExplorer",
-    "seed_everything(0)\nmodel = MOL(MOLConfig.preset('small')).eval()\n"
-    "clips = [make_clip('surprise', 'sub01', seed=0, size=model.cfg.image_size)]\n"
-    "explorer = ClipExplorer(clips, model, scheme_classes('casme2'))\nexplorer.widget",
+    "import torch\ntorch.set_num_threads(2)\nfrom mol_edu.attribution import held_out_clips, trained_and_untrained\n"
+    "from mol_edu.widgets import AttributionExplorer, ClipExplorer, F5CInside, MicroExpressionLab\n"
+    "models, card = trained_and_untrained()\nclasses = card.model['classes']\nclips = held_out_clips(card)[:2]",
+    "d = ClipExplorer(clips, models, classes)\nd.widget.add_class('demo-clip_explorer')\nd.widget",
+    "d = AttributionExplorer(clips, models, classes, n_steps=4)\nd.widget.add_class('demo-attribution_explorer')\nd.widget",
+    "d = F5CInside(models, clips[0])\nd.widget.add_class('demo-f5c_inside')\nd.widget",
+    "d = MicroExpressionLab(models, classes, subject=card.held_out_subjects[0], n_steps=4)\n"
+    "d.widget.add_class('demo-micro_expression_lab')\nd.widget",
 ]
 
 
@@ -41,7 +47,7 @@ def _demo_notebook(folder: Path) -> Path:
                     for i, c in enumerate(DEMO_CELLS)],
           "metadata": {"kernelspec": {"display_name": "python3", "language": "python", "name": "python3"}},
           "nbformat": 4, "nbformat_minor": 5}
-    path = folder / "clip_explorer_demo.ipynb"
+    path = folder / "demos.ipynb"
     path.write_text(json.dumps(nb))
     return path
 
@@ -77,32 +83,43 @@ def voila(tmp_path):
         log.close()
 
 
-def test_clip_explorer_in_chromium(voila, tmp_path):
+def test_demos_in_chromium(voila, tmp_path):
     from playwright.sync_api import sync_playwright
     SHOTS.mkdir(exist_ok=True)
     with sync_playwright() as p:
         ctx = p.chromium.launch_persistent_context(str(tmp_path / "chromium-profile"), executable_path=CHROMIUM,
-                                                   headless=True, args=FLAGS, viewport={"width": 1200, "height": 900})
+                                                   headless=True, args=FLAGS, viewport={"width": 1280, "height": 900},
+                                                   device_scale_factor=2)
         try:
             page = ctx.new_page()
-            page.goto(voila, timeout=180_000)
-            img = page.locator("img.widget-image").first
-            img.wait_for(state="visible", timeout=180_000)       # Voila ran the notebook and the widget rendered
-            assert "Clip explorer" in page.content()
-            page.wait_for_function("() => { const i = document.querySelector('img.widget-image'); "
-                                   "return i && i.naturalWidth > 100; }", timeout=60_000)
+            page.goto(voila, timeout=300_000)
+            for key, title in DEMOS.items():                      # Voila ran the notebook and every demo rendered
+                img = page.locator(f".demo-{key} img.widget-image").first
+                img.wait_for(state="visible", timeout=300_000)
+                assert title in page.locator(f".demo-{key}").first.inner_text()
+            page.wait_for_function("() => [...document.querySelectorAll('img.widget-image')]"
+                                   ".filter(i => i.naturalWidth > 100).length >= 4", timeout=120_000)
+            for key in DEMOS:                                     # sharp: two device pixels per CSS pixel
+                natural, shown = page.locator(f".demo-{key} img.widget-image").first.evaluate(
+                    "i => [i.naturalWidth, i.getBoundingClientRect().width]")
+                assert natural >= 1.9 * shown and shown > 600, (key, natural, shown)
+            clip = page.locator(".demo-clip_explorer")
+            img = clip.locator("img.widget-image").first
             before = img.get_attribute("src")
-            readout = page.locator(".widget-readout").first      # the "pair k" slider comes first
+            readout = clip.locator(".widget-readout").first      # the "pair k" slider comes first
             assert readout.inner_text().strip() == "0"
-            handle = page.locator(".noUi-handle").first
+            handle = clip.locator(".noUi-handle").first
             handle.focus()
             for _ in range(3): handle.press("ArrowRight")         # move the slider to pair 3, as a reader would
-            page.wait_for_function("(b) => { const i = document.querySelector('img.widget-image'); "
+            page.wait_for_function("(b) => { const i = document.querySelector('.demo-clip_explorer img.widget-image'); "
                                    "return i && i.src !== b; }", arg=before, timeout=120_000)
-            page.wait_for_function("() => document.body.innerText.includes('pair 3')", timeout=120_000)
+            page.wait_for_function("() => document.querySelector('.demo-clip_explorer').innerText.includes('pair 3')",
+                                   timeout=120_000)
             assert readout.inner_text().strip() == "3"
-            assert img.get_attribute("src") != before
-            page.screenshot(path=str(SHOTS / "clip_explorer.png"), full_page=True)
+            for key in DEMOS:
+                page.locator(f".demo-{key}").first.screenshot(path=str(SHOTS / f"{key}.png"))
+            page.screenshot(path=str(SHOTS / "demos.png"), full_page=True)
         finally:
             ctx.close()
-    assert (SHOTS / "clip_explorer.png").stat().st_size > 10_000
+    for key in DEMOS:
+        assert (SHOTS / f"{key}.png").stat().st_size > 10_000, key
