@@ -21,8 +21,8 @@ sys.path.insert(0, str(ROOT))
 
 STEP = r"""
 import sys, time, json
-if sys.argv[3] == "torch-first": import torch   # OpenMP loads with the environment as given (mol_edu's default skipped)
-import mol_edu, torch
+import torch
+assert sys.argv[3] in ("torch-first", "mol_edu-first")
 from mol_edu.cli import DEMO, build_model, input_size, model_spec
 from mol_edu.core import seed_everything, training_threads
 from mol_edu.loss import joint_loss
@@ -51,7 +51,7 @@ SETTINGS = {   # name -> (threads, extra environment, import order)
     "torch default (2 threads, OpenMP spins)": (2, {}, "torch-first"),
     "2 threads, OMP_WAIT_POLICY=PASSIVE": (2, {"OMP_WAIT_POLICY": "PASSIVE"}, "torch-first"),
     "1 thread": (1, {}, "torch-first"),
-    "mol_edu default (training_threads, passive wait)": (0, {}, "mol_edu-first"),
+    "mol_edu default (training_threads)": (0, {}, "mol_edu-first"),
 }
 
 

@@ -6,12 +6,6 @@ __version__ = "0.1.0"
 # %% auto #0
 __all__ = []
 
-# %% ../nbs/99_api.ipynb #c002b
-import os
-import sys
-
-if "torch" not in sys.modules: os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")   # read once, when torch loads OpenMP
-
 # %% ../nbs/99_api.ipynb #c003
 from .checkpoint import load_weights
 from .core import get_device, seed_everything

@@ -85,8 +85,20 @@ def test_a_long_exported_cell_is_caught(tmp_path):
 
 
 def test_readme_in_sync_with_index():
-    assert (ROOT / "README.md").read_text(encoding="utf-8") == docs.render_readme(), \
+    text, files = docs.render_readme(with_files=True)
+    assert (ROOT / "README.md").read_text(encoding="utf-8") == text, \
         "README.md differs from nbs/index.ipynb: run `make readme` and commit"
+    for name, data in files.items():
+        assert (ROOT / name).is_file() and (ROOT / name).read_bytes() == data, f"{name}: run `make readme` and commit"
+
+
+def test_readme_links_resolve_from_the_repository_root():
+    import re
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    targets = [t for t in re.findall(r"\]\(([^)\s#]+)", text) if "://" not in t]
+    assert any(t.endswith(".png") for t in targets), "README shows no figure"
+    missing = [t for t in targets if not (ROOT / t).exists()]
+    assert missing == [], f"README links to files that do not exist: {missing}"
 
 
 def test_one_quarto_config():

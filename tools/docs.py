@@ -467,8 +467,13 @@ def _write_pages(tmp: Path, out: Path, nbs: dict, titles: dict, parts, cfg: dict
     return written
 
 
-def render_readme() -> str:
-    "README.md text from nbs/index.ipynb, through nbdev's processors and nbconvert's markdown exporter."
+README_FILES = "README_files"   # the README's figures, extracted from the index notebook's outputs
+
+
+def render_readme(with_files: bool = False):
+    """README.md text from nbs/index.ipynb, through nbdev's processors and nbconvert's markdown exporter; with
+    `with_files`, (text, {relative path: bytes}) of the figures it links (under README_files/). Chapter links are
+    made relative to the repository root (nbs/...), so they work on a code host as in Jupyter."""
     _chdir_root()
     import nbformat
     from execnb.nbio import read_nb, write_nb
@@ -486,9 +491,22 @@ def render_readme() -> str:
     nb.metadata["language_info"] = {"name": "python"}
     exp = MarkdownExporter()
     exp.register_preprocessor(TagRemovePreprocessor(remove_input_tags={"remove_input"}, enabled=True), enabled=True)
-    body, _ = exp.from_notebook_node(nb)
+    body, res = exp.from_notebook_node(nb, resources={"output_files_dir": README_FILES})
+    body = re.sub(r"\]\((\d+[a-z]?_[\w-]+\.ipynb)", r"](nbs/\1", body)
+    body = re.sub(r"\[(`[^`\]]+`)\]\([\w-]+\.html(#[^)]*)?\)", r"\1", body)   # API links live on the docs site only
     body = re.sub(r"\n{3,}", "\n\n", body).strip() + "\n"
-    return body
+    return (body, dict(res.get("outputs", {}))) if with_files else body
+
+
+def write_readme():
+    "Write README.md and its figures (README_files/ replaced as a whole)."
+    text, files = render_readme(with_files=True)
+    out = ROOT / README_FILES
+    if out.exists(): shutil.rmtree(out)
+    for name, data in files.items():
+        (ROOT / name).parent.mkdir(parents=True, exist_ok=True); (ROOT / name).write_bytes(data)
+    readme = ROOT / "README.md"
+    tmp = readme.with_suffix(".md.tmp"); tmp.write_text(text, encoding="utf-8"); os.replace(tmp, readme)
 
 
 def main(argv=None):
@@ -502,15 +520,14 @@ def main(argv=None):
         pages = build_site(Path(a.out), a.workers)
         print(f"docs: {len(pages)} pages in {a.out}")
     else:
-        text = render_readme()
-        readme = ROOT / "README.md"
         if a.check:
-            if readme.read_text(encoding="utf-8") != text:
-                sys.exit("README.md is out of date with nbs/index.ipynb: run `make readme` and commit it")
+            text, files = render_readme(with_files=True)
+            stale = (ROOT / "README.md").read_text(encoding="utf-8") != text or any(
+                not (ROOT / n).is_file() or (ROOT / n).read_bytes() != b for n, b in files.items())
+            if stale: sys.exit("README.md is out of date with nbs/index.ipynb: run `make readme` and commit it")
             print("README.md is up to date")
         else:
-            tmp = readme.with_suffix(".md.tmp"); tmp.write_text(text, encoding="utf-8"); os.replace(tmp, readme)
-            print("wrote README.md")
+            write_readme(); print("wrote README.md and its figures")
 
 
 if __name__ == "__main__":
