@@ -42,6 +42,7 @@ class Arch:
     build: callable                      # config -> nn.Module
     size: callable                       # config -> the input side H = W
     loss: callable | None = None         # (out, batch) -> terms; None = MOL's joint loss (flow and landmarks needed)
+    inputs: callable | None = None       # config -> the function from a batch to the model's input (None: mol_inputs)
 
 def _mol_arch(preset: str) -> Arch:
     from mol_edu.model import MOL, MOLConfig
@@ -199,6 +200,7 @@ def train_cli(dataset: str = "synthetic", # "synthetic" (built-in) or the root o
               full_width: store_true = False, # arch small: the preset's own widths instead of the demo's narrower ones (slower)
               mer_norm: str = None, # MOL's expression-head input: "none" (as released) or "temporal" (default: "temporal" for arch small, "none" otherwise)
               ccc_reading: str = None, # MOL's CCC: "released" or "paper" (default: "paper" for arch small, "released" otherwise)
+              model_config: str = None, # a JSON object of the model's config fields, e.g. '{"apex": "oracle"}' for arch ststnet
              ):
     "Leave-one-subject-out training and evaluation of MOL; prints a one-screen summary and writes runs/<name>/."
     run_command("mol-train", train_main, **{k: v for k, v in locals().items()})
@@ -219,6 +221,11 @@ def _model_overrides(o) -> dict:
         if value is None: continue
         if arch not in ("small", "released"): raise ValueError(f"{key}: applies to MOL (arch small or released), not to arch {o.arch}")
         over[key] = value
+    if o.model_config:
+        try: extra = json.loads(o.model_config)
+        except json.JSONDecodeError as e: raise ValueError(f"model_config: not valid JSON ({e})") from None
+        if not isinstance(extra, dict): raise ValueError(f"model_config: expected a JSON object, got {o.model_config!r}")
+        over.update(extra)
     if o.size is not None:
         if arch == "tiny": over["size"] = o.size
         elif arch in ("small", "released"): over["image_size"] = o.size
@@ -277,7 +284,7 @@ def train_main(**options) -> dict:
     arch = _arch_of(spec)
     res = run_loso(ds, lambda: build_model(spec), cfg, loso, device=dev, progress=not o.quiet, model_config=spec,
                    checkpoint_dir=out / "folds", resume=o.resume, trainer_cls=trainer_cls, rank=rank, world=world,
-                   loss_fn=arch.loss)
+                   loss_fn=arch.loss, input_fn=arch.inputs(spec["config"]) if arch.inputs else None)
     summary = None
     if rank == 0:
         summary = write_report(res, out, config, seconds=res.seconds + (time.time() - t0 - res.this_process_seconds))
@@ -314,7 +321,8 @@ def eval_main(checkpoint, dataset="synthetic", subjects=None, data_subjects=DEMO
             if unknown: raise ValueError(f"subjects: {unknown} are not in {dataset} (it has {ds.subjects})")
             ds = PreparedDataset(dataset, subjects=subjects)
     ds, _ = fit_to_model(ds, input_size(spec))
-    p = predict(model, ds, dev, batch_size)
+    arch = _arch_of(spec)
+    p = predict(model, ds, dev, batch_size, input_fn=(arch.inputs(spec["config"]) if arch.inputs else None) or mol_inputs)
     out = {"checkpoint": str(checkpoint), "clips": len(ds), **{k: p[k] for k in REPORTED_ERRORS}}
     K = len(spec.get("classes") or range(spec["config"]["classes"]))
     out["clip"] = scores_from_confusion(confusion_matrix(p["labels"], p["probs"].argmax(1), K))

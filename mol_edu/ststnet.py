@@ -5,7 +5,6 @@
 # %% ../nbs/28a_ststnet.ipynb #a003
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field, fields
 from types import SimpleNamespace
 
@@ -194,4 +193,5 @@ class OracleApexTrainer(Trainer):
     def __init__(self, *args, **kwargs): super().__init__(*args, **{**kwargs, "input_fn": ststnet_inputs})
 
 register_arch("ststnet", Arch(config=ststnet_config, build=lambda c: STSTNet(STSTNetConfig(**c)),
+                              inputs=lambda c: ststnet_inputs if c.get("apex") == "oracle" else None,
                               size=lambda c: c["image_size"], loss=classification_terms))

@@ -275,3 +275,22 @@ def test_predict_video_and_its_picture_work_for_a_model_without_flow_or_landmark
     assert r["flow"] is None and r["landmarks"] is None and abs(sum(r["probabilities"].values()) - 1) < 1e-5
     plot_prediction(r, tmp_path / "p.png")
     assert (tmp_path / "p.png").stat().st_size > 1000
+
+
+def test_mol_train_feeds_ststnet_the_oracle_apex_when_its_config_asks(tmp_path):
+    from mol_edu.cli import eval_main, train_main
+    s = train_main(arch="ststnet", model_config='{"apex": "oracle"}', subjects=3, videos_per_class=1, folds=1,
+                   iterations=2, batch_size=4, quiet=True, runs=str(tmp_path), name="o")
+    cfg = json.loads((tmp_path / "o" / "config.json").read_text())
+    assert cfg["model"]["config"]["apex"] == "oracle" and s["n_folds"] == 1
+    r = eval_main(tmp_path / "o" / "folds" / s["folds"][0], subjects=s["folds"], data_subjects=3, videos_per_class=1)
+    assert r["clips"] > 0 and r["epe"] is None
+
+
+@pytest.mark.parametrize("value, message", [("{nope", "model_config: not valid JSON"),
+                                            ("[1, 2]", "model_config: expected a JSON object")])
+def test_a_bad_model_config_is_one_line(tmp_path, value, message):
+    from mol_edu.cli import train_main
+    with pytest.raises(ValueError, match=message):
+        train_main(arch="cnn3d", model_config=value, subjects=3, videos_per_class=1, folds=1, iterations=1,
+                   quiet=True, runs=str(tmp_path))
