@@ -2,6 +2,10 @@
 
     .venv/bin/python benchmarks/bench_demo_seeds.py                       # seeds 2024 2025 2026 2027 2028
     .venv/bin/python benchmarks/bench_demo_seeds.py --seeds 1 2 --extra --mer_norm none --out benchmarks/x.json
+    .venv/bin/python benchmarks/bench_demo_seeds.py --merge a.json b.json    # runs made in parallel, one JSON
+
+With --threads 1, two of these can run side by side on a 2-core machine (different --seeds, --out and --runs), and
+--merge joins their JSONs.
 
 Writes a JSON (default benchmarks/demo_seeds.json) with every run's per-video and per-clip scores, flow and landmark
 errors, wall time, the exact command, and what it ran on; prints mean, min and max. The data seed stays fixed: only
@@ -47,8 +51,13 @@ if __name__ == "__main__":
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "demo_seeds.json"))
     p.add_argument("--runs", default=str(ROOT / "runs" / "seeds"))
     p.add_argument("--threads", type=int, default=0, help="torch threads per run (0 = mol-train's default)")
+    p.add_argument("--merge", nargs="+", default=None, help="join the runs of these JSONs (written by this script) instead")
     a = p.parse_args()
-    rows = []
+    rows, parts = [], [json.loads(Path(f).read_text()) for f in a.merge or []]
+    if parts:
+        if len({json.dumps(x["extra"]) for x in parts}) > 1: raise SystemExit("bench_demo_seeds: --merge of runs with other --extra")
+        rows = sorted((r for x in parts for r in x["runs"]), key=lambda r: r["seed"])
+        a.seeds, a.extra = [], parts[0]["extra"]
     for s in a.seeds:
         rows.append(run(s, a.extra, Path(a.runs), a.threads))
         r = rows[-1]
@@ -56,7 +65,8 @@ if __name__ == "__main__":
               f"{r['clip']['uf1']:.3f}; EPE {r['epe']:.3f}; NME {r['nme_outer_corners']:.4f}; {r['wall_seconds']:.0f} s", flush=True)
     out = {"what": "mol-train with the demo's defaults, one run per training seed", "extra": a.extra, "runs": rows,
            "uf1_video": spread(rows), "uf1_clip": spread(rows, "clip"), "acc_video": spread(rows, "video", "acc"),
-           "environment": environment_info("cpu"), "load_average": os.getloadavg()}
+           "environment": parts[0]["environment"] if parts else environment_info("cpu"),
+           "load_average": [x["load_average"] for x in parts] if parts else os.getloadavg(), "threads": a.threads or (parts[0].get("threads") if parts else None)}
     atomic_write_text(a.out, json.dumps(out, indent=1))
     u = out["uf1_video"]
     print(f"UF1 per video over {u['n']} seeds: mean {u['mean']:.3f}, min {u['min']:.3f}, max {u['max']:.3f} -> {a.out}")
