@@ -191,8 +191,10 @@ def test_missing_wheels_are_named(tmp_path):
 
 
 def test_a_failed_step_is_recorded_and_the_rest_goes_on(tmp_path):
-    # a 4 s budget: cuda_tests must leave model_speed's 60 s, so it is skipped; model_speed runs out of time
-    r = run("--dry", "--out", tmp_path, "--steps", "cuda_tests,model_speed", "--budget", "4", timeout=120)
+    # a 4 s budget: cuda_tests must leave model_speed's 60 s, so it is skipped; model_speed is made to hang (however
+    # fast the machine), so it runs out of time
+    r = run("--dry", "--out", tmp_path, "--steps", "cuda_tests,model_speed", "--budget", "4", timeout=120,
+            env={gc.STALL_ENV: "model_speed"})
     rep = json.loads((tmp_path / "gpu_check.json").read_text())
     assert r.returncode == 1 and list(rep["steps"]) == ["cuda_tests", "model_speed"]
     assert rep["steps"]["cuda_tests"]["status"] == "skipped" and "no time left" in rep["steps"]["cuda_tests"]["error"]

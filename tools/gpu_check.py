@@ -395,8 +395,12 @@ class Step:
     def fail(self, msg: str) -> None: self.result["error"] = msg
 
 
+STALL_ENV = "GPU_CHECK_STALL"   # comma-separated steps that hang (for the tests of the budget), never set in use
+
+
 def run_child(args) -> int:
     s = Step(args.child, args.mode, args.work, args.deadline)
+    if args.child in os.environ.get(STALL_ENV, "").split(","): time.sleep(3600)
     try: CHILD_STEPS[args.child](s)
     except Exception as e:
         traceback.print_exc()
