@@ -22,7 +22,6 @@ sys.path.insert(0, str(ROOT))
 STEP = r"""
 import sys, time, json
 import torch
-assert sys.argv[3] in ("torch-first", "mol_edu-first")
 from mol_edu.cli import DEMO, build_model, input_size, model_spec
 from mol_edu.core import seed_everything, training_threads
 from mol_edu.loss import joint_loss
@@ -47,17 +46,17 @@ print(json.dumps({"steps_per_s": steps / (time.perf_counter() - t0), "threads": 
 
 BUSY = "import time\nend = time.time() + 3600\nwhile time.time() < end: pass\n"
 
-SETTINGS = {   # name -> (threads, extra environment, import order)
-    "torch default (2 threads, OpenMP spins)": (2, {}, "torch-first"),
-    "2 threads, OMP_WAIT_POLICY=PASSIVE": (2, {"OMP_WAIT_POLICY": "PASSIVE"}, "torch-first"),
-    "1 thread": (1, {}, "torch-first"),
-    "mol_edu default (training_threads)": (0, {}, "mol_edu-first"),
+SETTINGS = {   # name -> (threads, extra environment); threads 0 = mol-train's default, `training_threads()`
+    "torch default (2 threads, OpenMP spins)": (2, {}),
+    "2 threads, OMP_WAIT_POLICY=PASSIVE": (2, {"OMP_WAIT_POLICY": "PASSIVE"}),
+    "1 thread": (1, {}),
+    "mol_edu default (training_threads)": (0, {}),
 }
 
 
-def measure(threads: int, env: dict, order: str, steps: int) -> dict:
-    e = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
-    r = subprocess.run([sys.executable, "-c", STEP, str(threads), str(steps), order], env={**e, **env}, capture_output=True,
+def measure(threads: int, env: dict, steps: int) -> dict:
+    e = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "OMP_NUM_THREADS")}
+    r = subprocess.run([sys.executable, "-c", STEP, str(threads), str(steps)], env={**e, **env}, capture_output=True,
                        text=True, timeout=1800, cwd=ROOT)
     if r.returncode: raise SystemExit(f"bench_contention: a step run failed:\n{r.stderr[-2000:]}")
     return json.loads(r.stdout.strip().splitlines()[-1])
@@ -73,10 +72,10 @@ if __name__ == "__main__":
     a = p.parse_args()
     from mol_edu.core import atomic_write_text, environment_info
     rows, load0 = {}, os.getloadavg()
-    for name, (threads, env, order) in SETTINGS.items():
-        quiet = [measure(threads, env, order, a.steps) for _ in range(a.repeats)]
+    for name, (threads, env) in SETTINGS.items():
+        quiet = [measure(threads, env, a.steps) for _ in range(a.repeats)]
         busy_proc = subprocess.Popen([sys.executable, "-c", BUSY]); time.sleep(0.5)
-        try: busy = [measure(threads, env, order, a.steps) for _ in range(a.repeats)]
+        try: busy = [measure(threads, env, a.steps) for _ in range(a.repeats)]
         finally: busy_proc.kill(); busy_proc.wait()
         q, b = median([r["steps_per_s"] for r in quiet]), median([r["steps_per_s"] for r in busy])
         rows[name] = {"threads_used": quiet[0]["threads"], "threads_used_busy": busy[0]["threads"], "quiet_steps_per_s": q,

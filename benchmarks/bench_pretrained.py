@@ -29,7 +29,7 @@ COMPARED = ("uf1", "uar", "acc", "clip_acc", "epe", "nme_outer_corners", "nme_ey
 
 
 def rebuild(name: str, runs: Path) -> tuple:
-    "(rebuilt card, wall seconds): the card's command rerun under `runs`, exported to runs/models."
+    "(rebuilt card, wall seconds, shipped card): the card's command rerun under `runs`, exported to runs/models."
     card = read_card(name)
     argv = shlex.split(card.command)
     if argv[0] != "mol-train": raise SystemExit(f"bench_pretrained: card command {card.command!r} is not mol-train")

@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import io
-from contextlib import contextmanager
 from dataclasses import dataclass, field, fields, is_dataclass
 
 import matplotlib.colors as mcolors
@@ -18,6 +17,7 @@ from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 from matplotlib.path import Path as MplPath
 from torch import nn
 
+from .core import eval_mode
 from .loss import LOSS_TERMS, joint_loss
 
 # %% auto #0
@@ -95,14 +95,6 @@ def _hooks(name: str, module: nn.Module, records: dict, known: dict) -> list:
             if (n := _node(t)) is not None: known[n] = name
     return [module.register_forward_pre_hook(pre), module.register_forward_hook(post)]
 
-@contextmanager
-def _eval(model: nn.Module):
-    "Evaluation mode inside the block (no dropout, no BatchNorm statistics updated), the old mode restored after."
-    was = model.training
-    model.eval()
-    try: yield model
-    finally: model.train(was)
-
 def _loss_record(out, known: dict) -> ModuleRecord | None:
     "The joint loss as a box: the outputs it reads, the parts they come from and the shape of its value."
     present = [f for f in LOSS_INPUTS if torch.is_tensor(getattr(out, f, None))]
@@ -129,7 +121,7 @@ def trace_architecture(model: nn.Module, # a MOL (or any model whose parts are i
     parts = _parts(model, detail)
     handles = [h for name, m in parts.items() for h in _hooks(name, m, records, known)]
     try:
-        with _eval(model), torch.enable_grad(): out = model(x)
+        with eval_mode(model), torch.enable_grad(): out = model(x)
     finally:
         for h in handles: h.remove()
     unused = [ModuleRecord(n, type(m).__name__, [], None, sum(p.numel() for p in m.parameters()), [], 0)
@@ -287,7 +279,7 @@ def _rail_edges(ax, edges, boxes, top: float):
 def _child_edges(ax, renderer, edges, boxes):
     "Arrows between the parts inside one block (FCC -> CCC), the shape beside them, inside the block."
     for s, d, shape in edges:
-        (sx, sy, sw, sh), (dx, dy, dw, dh), (px, _, pw, _) = boxes[s], boxes[d], boxes[s.rpartition(".")[0]]
+        (sx, sy, sw, _), (_, dy, _, dh), (px, _, pw, _) = boxes[s], boxes[d], boxes[s.rpartition(".")[0]]
         x = sx + sw / 2
         _arrow(ax, [(x, sy), (x, dy + dh)], f"edge:{s}->{d}")
         _fit(ax, renderer, (x + 0.04, dy + dh, px + pw - x - 0.06, sy - dy - dh), shape_str(shape), 6.5, gid=f"shape:{s}->{d}")

@@ -15,7 +15,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from matplotlib.figure import Figure
 
-from .core import check_shape
+from .core import check_shape, eval_mode
 from .faces import FACE_REGIONS, REGION_RADIUS, eye_centre_distance
 from .viz import FONT, SCREEN_DPI, _new_ax, add_heat_colorbar, as_numpy, heat_scale, new_figure, overlay_heatmap
 
@@ -23,7 +23,7 @@ from .viz import FONT, SCREEN_DPI, _new_ax, add_heat_colorbar, as_numpy, heat_sc
 __all__ = ['AU_REGIONS', 'METHODS', 'BASELINES', 'ATTRIBUTIONS', 'NOISE_TUNNEL_METHODS', 'region_masks', 'regions_of_aus',
            'moved_mask', 'moved_regions_from_flow', 'moved_regions_of_synthetic', 'region_mass', 'PointingScore',
            'pointing_score', 'logits_of', 'LogitsModel', 'to_motion', 'from_motion', 'MotionModel', 'Attribution',
-           'eval_mode', 'AttributionTask', 'register_attribution', 'attribute', 'record_activations', 'fcc_kernels',
+           'AttributionTask', 'register_attribution', 'attribute', 'record_activations', 'fcc_kernels',
            'effective_receptive_field', 'ccc_neighbours', 'f5c_inputs', 'plot_neighbour_graph', 'plot_channel_maps',
            'slice_title', 'draw_heat_row', 'plot_attribution', 'plot_region_scores', 'ClipExplanation', 'explain_clip',
            'pointing_benchmark', 'pointing_clips', 'trained_and_untrained', 'held_out_clips']
@@ -176,14 +176,6 @@ class Attribution:
 
     @property
     def magnitude(self) -> np.ndarray: return np.abs(self.values)     # (N, H, W)
-
-@contextmanager
-def eval_mode(model: nn.Module):
-    "Put `model` in evaluation mode inside the `with` block and restore its previous mode afterwards."
-    was = model.training
-    model.eval()
-    try: yield model
-    finally: model.train(was)
 
 @dataclass
 class AttributionTask:

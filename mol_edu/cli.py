@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import inspect
 import json
+import os
 import shlex
 import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -29,10 +30,10 @@ from .train import (PRESET_ALIASES, REPORTED_ERRORS, TinyJointNet, TrainConfig, 
 
 # %% auto #0
 __all__ = ['ARCHS', 'BASELINE_ARCHS', 'DEMO', 'NARROWED', 'RECIPE_KEYS', 'VIDEO_SUFFIXES', 'IMAGE_SUFFIXES', 'Arch',
-           'register_arch', 'model_spec', 'build_model', 'input_size', 'command_defaults', 'command_options',
-           'command_line', 'InMemoryClips', 'ResizedClips', 'load_dataset', 'fit_to_model', 'train_cli', 'train_main',
-           'load_checkpoint_model', 'eval_main', 'eval_cli', 'read_video_frames', 'video_clips', 'predict_video',
-           'plot_prediction', 'predict_model', 'predict_cli']
+           'dataclass_config', 'register_arch', 'model_spec', 'build_model', 'input_size', 'command_defaults',
+           'command_options', 'command_line', 'InMemoryClips', 'ResizedClips', 'load_dataset', 'fit_to_model',
+           'train_cli', 'train_main', 'load_checkpoint_model', 'eval_main', 'eval_cli', 'read_video_frames',
+           'video_clips', 'predict_video', 'plot_prediction', 'predict_model', 'predict_cli']
 
 # %% ../nbs/25_cli.ipynb #c006
 @dataclass(frozen=True)
@@ -54,6 +55,13 @@ ARCHS = {"small": _mol_arch("small"), "released": _mol_arch("released"),
                       size=lambda c: c.get("size", 16))}
 BASELINE_ARCHS = {"ststnet": "mol_edu.ststnet",   # the baselines MOL is compared with (chapters 28a, 28b): each
                   "cnn3d": "mol_edu.cnn3d"}       # module is imported when its name is first asked for, and registers
+
+def dataclass_config(arch: str, cls, classes: int, **overrides) -> dict:
+    "The JSON config of a model whose config is dataclass `cls`; an unknown field is a one-line error naming `arch`."
+    known = [f.name for f in fields(cls)]
+    unknown = sorted(set(overrides) - set(known))
+    if unknown: raise ValueError(f"{arch}: unknown config field(s) {unknown} (known: {known})")
+    return asdict(cls(classes=classes, **overrides))
 
 def register_arch(name: str, arch: Arch):
     "Make `arch` available to `mol-train --arch name` and to every checkpoint that names it."
@@ -193,7 +201,7 @@ def train_cli(dataset: str = "synthetic", # "synthetic" (built-in) or the root o
               precision: str = None, # fp32, bf16 or fp16 (default: the preset's)
               compile: store_true = False, # wrap the model in torch.compile
               workers: int = 0, # DataLoader / rendering worker processes
-              threads: int = 0, # torch CPU threads (0 = one per core that other processes leave free)
+              threads: int = 0, # torch CPU threads (0 = OMP_NUM_THREADS if set, else one per core other processes leave free)
               resume: store_true = False, # continue an interrupted run of the same name (refused if the recipe changed)
               quiet: store_true = False, # no progress bars
               runs: str = "runs", # where run folders go
@@ -265,7 +273,9 @@ def train_main(**options) -> dict:
     "mol-train's body: LOSO training + evaluation, reports under runs/<name>; `options` as `train_cli`'s; returns the summary."
     t0, o = time.time(), command_options(train_cli, options)
     if Path(o.runs).exists() and not Path(o.runs).is_dir(): raise ValueError(f"runs: {o.runs} is a file, expected a folder")
-    torch.set_num_threads(o.threads if o.threads > 0 else training_threads())   # a busy core gets no thread
+    if o.threads > 0: torch.set_num_threads(o.threads)
+    elif not os.environ.get("OMP_NUM_THREADS"): torch.set_num_threads(training_threads())   # a busy core gets no thread
+    # (OMP_NUM_THREADS is the user's or torchrun's choice, one thread per process by default: it stands)
     rank, world, dev, trainer_cls, distributed = _launch(o.device)
     cfg, over = _recipe(o), _model_overrides(o)
     probe = model_spec(o.arch, 5, **over)

@@ -5,14 +5,14 @@
 # %% ../nbs/28b_cnn3d.ipynb #b003
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from types import SimpleNamespace
 
 import torch
 from torch import nn
 
-from .cli import Arch, register_arch
-from .core import check_shape
+from .cli import Arch, dataclass_config, register_arch
+from .core import check_shape, eval_mode
 from .ststnet import classification_terms
 
 # %% auto #0
@@ -64,19 +64,13 @@ def model_cost(model: nn.Module, # any model of the project
               ) -> dict: # {"parameters", "flops"}
     "Parameters and FLOPs of one forward pass on `clip` (FlopCounterMode: convolutions and matmuls, 2 per multiply-add)."
     from torch.utils.flop_counter import FlopCounterMode
-    was = model.training
-    model.eval()
-    with torch.no_grad(), FlopCounterMode(display=False) as counter: model(clip)
-    model.train(was)
+    with eval_mode(model), torch.no_grad(), FlopCounterMode(display=False) as counter: model(clip)
     return {"parameters": sum(p.numel() for p in model.parameters()), "flops": int(counter.get_total_flops())}
 
 # %% ../nbs/28b_cnn3d.ipynb #b022
 def cnn3d_config(classes: int, **overrides) -> dict:
     "The 3D CNN's JSON config for `classes`; an unknown field is a one-line error."
-    known = [f.name for f in fields(CNN3DConfig)]
-    unknown = sorted(set(overrides) - set(known))
-    if unknown: raise ValueError(f"cnn3d: unknown config field(s) {unknown} (known: {known})")
-    return asdict(CNN3DConfig(classes=classes, **overrides))
+    return dataclass_config("cnn3d", CNN3DConfig, classes, **overrides)
 
 register_arch("cnn3d", Arch(config=cnn3d_config, build=lambda c: CNN3D(CNN3DConfig(**c)),
                             size=lambda c: c["image_size"], loss=classification_terms))

@@ -24,7 +24,7 @@ import torch
 # %% auto #0
 __all__ = ['DEVICE_ENV', 'SHAPE_LEGEND', 'TRACEBACK_ENV', 'get_device', 'seed_everything', 'check_shape', 'atomic_write',
            'atomic_write_bytes', 'atomic_write_text', 'atomic_directory', 'environment_info', 'run_command',
-           'median_seconds', 'usable_cores', 'busy_cores', 'training_threads', 'smoke_cli']
+           'median_seconds', 'usable_cores', 'busy_cores', 'training_threads', 'eval_mode', 'smoke_cli']
 
 # %% ../nbs/00_core.ipynb #c006
 DEVICE_ENV = "MOL_EDU_DEVICE"  # environment variable that overrides the automatic device choice
@@ -230,6 +230,15 @@ def training_threads(max_threads: int | None = None, # an upper bound (default: 
     n = usable_cores()
     free = int(n - busy_cores(interval) + 0.5)
     return max(1, min(max_threads or n, free))
+
+# %% ../nbs/00_core.ipynb #c018s
+@contextmanager
+def eval_mode(model: torch.nn.Module):
+    "Evaluation mode inside the `with` block (no dropout, no BatchNorm statistics updated); the old mode restored after."
+    was = model.training
+    model.eval()
+    try: yield model
+    finally: model.train(was)
 
 # %% ../nbs/00_core.ipynb #c020
 def smoke_cli():

@@ -5,7 +5,7 @@
 # %% ../nbs/28a_ststnet.ipynb #a003
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from types import SimpleNamespace
 
 import numpy as np
@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from fastcore.basics import patch
 from torch import nn
 
-from .cli import Arch, register_arch
+from .cli import Arch, dataclass_config, register_arch
 from .core import check_shape
 from .train import CLIP_MEAN, CLIP_SCALE, Trainer, mol_inputs
 from .tvl1 import TVL1Settings, centred_gradient, tvl1_flow_torch
@@ -183,10 +183,7 @@ def classification_terms(out, batch: dict) -> dict:
 
 def ststnet_config(classes: int, **overrides) -> dict:
     "STSTNet's JSON config for `classes`; an unknown field is a one-line error."
-    known = [f.name for f in fields(STSTNetConfig)]
-    unknown = sorted(set(overrides) - set(known))
-    if unknown: raise ValueError(f"ststnet: unknown config field(s) {unknown} (known: {known})")
-    return asdict(STSTNetConfig(classes=classes, **overrides))
+    return dataclass_config("ststnet", STSTNetConfig, classes, **overrides)
 
 class OracleApexTrainer(Trainer):
     "A `Trainer` whose model reads `ststnet_inputs(batch)` (the oracle apex); e.g. `run_loso(..., trainer_cls=...)`."

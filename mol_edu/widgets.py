@@ -14,10 +14,10 @@ import torch.nn as nn
 from matplotlib.figure import Figure
 
 from .attribution import (ATTRIBUTIONS, NOISE_TUNNEL_METHODS, attribute, ccc_neighbours, draw_heat_row,
-                                 effective_receptive_field, eval_mode, f5c_inputs, fcc_kernels, moved_mask,
+                                 effective_receptive_field, f5c_inputs, fcc_kernels, moved_mask,
                                  moved_regions_from_flow, moved_regions_of_synthetic, plot_neighbour_graph,
                                  plot_region_scores, pointing_score, region_masks, region_mass)
-from .core import check_shape
+from .core import check_shape, eval_mode
 from .faces import FACE_REGIONS, clip_indices, landmark_nme
 from .viz import (FONT, add_heat_colorbar, as_numpy, clip_panel, display_width, figure_to_png, flow_to_color,
                          heat_scale, magnified_difference, new_figure, overlay_heatmap, plot_difference)
