@@ -84,6 +84,27 @@ def test_a_long_exported_cell_is_caught(tmp_path):
     assert checks.exported_cell_lengths(tmp_path) == [(46, "n.ipynb", "x1")]
 
 
+
+def test_every_chapter_has_a_worked_solution_and_honest_check_functions():
+    gaps = checks.exercise_gaps()
+    assert gaps == [], "exercises need a worked solution (<details><summary>Solution</summary>) and check functions " \
+                       f"shown to say both right and wrong: {gaps}"
+
+
+def test_missing_solutions_and_one_sided_checks_are_caught(tmp_path):
+    import json
+    def nb(name, md, code):
+        cells = [{"cell_type": "markdown", "id": "m1", "metadata": {}, "source": [md]},
+                 {"cell_type": "code", "id": "c1", "metadata": {}, "outputs": [], "execution_count": None, "source": [code]}]
+        (tmp_path / name).write_text(json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    check = "#| hide\ndef check_x(n):\n    return n == 2\n\ntest_eq(check_x(2), True)\n"
+    nb("a.ipynb", "## Exercises\n\n1. Add 1 and 1.\n", check + "test_eq(check_x(3), False)\n")
+    nb("b.ipynb", "## Exercises\n\n1. Add.\n\n   <details><summary>Solution</summary>\n\n   2\n\n   </details>\n", check)
+    nb("c.ipynb", "## Exercises\n\n1. Add.\n\n   <details><summary>Solution</summary>\n\n   2\n\n   </details>\n",
+       check + "test_eq(check_x(\n    3), False)\n")
+    assert checks.exercise_gaps(tmp_path) == ["a.ipynb: exercises without a worked solution",
+                                              "b.ipynb: check_x is not shown to say both right and wrong"]
+
 def test_readme_in_sync_with_index():
     text, files = docs.render_readme(with_files=True)
     assert (ROOT / "README.md").read_text(encoding="utf-8") == text, \

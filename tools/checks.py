@@ -84,9 +84,33 @@ def exported_cell_lengths(nbs_dir: Path = ROOT / "nbs") -> list[tuple[int, str, 
     return sorted(rows, reverse=True)
 
 
+def exercise_gaps(nbs_dir: Path = ROOT / "nbs") -> list[str]:
+    """What the exercises of each chapter lack: a worked solution the reader can reveal (a `<details>` block with a
+    `Solution` summary) in every chapter with an Exercises section, and, for every check function a chapter defines
+    outside its exports (`def check_...`), a test showing it can say both right and wrong."""
+    import json
+    import re
+    gaps = []
+    for p in sorted(nbs_dir.glob("*.ipynb")):
+        cells = json.loads(p.read_text())["cells"]
+        md = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+        code = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+        if re.search(r"^#+ Exercises", md, flags=re.M) and not re.search(r"<details>\s*<summary>\s*Solution", md):
+            gaps.append(f"{p.name}: exercises without a worked solution")
+        local = "\n".join("".join(c["source"]) for c in cells
+                          if c["cell_type"] == "code" and not "".join(c["source"]).lstrip().startswith("#| export"))
+        for name in sorted(set(re.findall(r"^def (check_\w+)", local, flags=re.M))):
+            said = set(re.findall(rf"test_eq\({name}\((?:(?!test_eq).)*?\),\s*(True|False)\)", code, flags=re.S))
+            said |= {"True"} if re.search(rf"{name}\([^\n]*\)\.startswith\(\"right", code) else set()
+            said |= {"False"} if re.search(rf"{name}\([^\n]*\)\.startswith\(\"not yet", code) else set()
+            if not {"True", "False"} <= said:
+                gaps.append(f"{p.name}: {name} is not shown to say both right and wrong")
+    return gaps
+
+
 if __name__ == "__main__":
     bad = [f"dirty notebook: nbs/{n}" for n in dirty_notebooks()] + [f"out of sync: {d}" for d in export_drift()]
-    bad += [f"name collision: {c}" for c in name_collisions()]
+    bad += [f"name collision: {c}" for c in name_collisions()] + exercise_gaps()
     print("\n".join(bad) or "notebooks clean, package in sync, no name collisions")
     longest = exported_cell_lengths()[:5]
     print("longest exported cells: " + ", ".join(f"{n} lines ({nb} {cid})" for n, nb, cid in longest))
