@@ -25,7 +25,7 @@ from .checkpoint import load_weights, read_checkpoint_meta
 from .core import atomic_write_text, environment_info, get_device, run_command, training_threads
 from .loso import (LOSOConfig, confusion_matrix, format_summary, pool_by_video, run_loso, scores_from_confusion,
                           write_report)
-from .train import (PRESET_ALIASES, REPORTED_ERRORS, TinyJointNet, TrainConfig, canonical_preset,
+from .train import (PRESET_ALIASES, REPORTED_ERRORS, AdaptThreads, TinyJointNet, TrainConfig, canonical_preset,
                            format_errors, mol_inputs, predict)
 
 # %% auto #0
@@ -201,7 +201,7 @@ def train_cli(dataset: str = "synthetic", # "synthetic" (built-in) or the root o
               precision: str = None, # fp32, bf16 or fp16 (default: the preset's)
               compile: store_true = False, # wrap the model in torch.compile
               workers: int = 0, # DataLoader / rendering worker processes
-              threads: int = 0, # torch CPU threads (0 = OMP_NUM_THREADS if set, else one per core other processes leave free)
+              threads: int = 0, # torch CPU threads (0 = OMP_NUM_THREADS if set, else one per core other processes leave free, re-counted every 5 s)
               resume: store_true = False, # continue an interrupted run of the same name (refused if the recipe changed)
               quiet: store_true = False, # no progress bars
               runs: str = "runs", # where run folders go
@@ -273,8 +273,9 @@ def train_main(**options) -> dict:
     "mol-train's body: LOSO training + evaluation, reports under runs/<name>; `options` as `train_cli`'s; returns the summary."
     t0, o = time.time(), command_options(train_cli, options)
     if Path(o.runs).exists() and not Path(o.runs).is_dir(): raise ValueError(f"runs: {o.runs} is a file, expected a folder")
+    adapt = o.threads <= 0 and not os.environ.get("OMP_NUM_THREADS")
     if o.threads > 0: torch.set_num_threads(o.threads)
-    elif not os.environ.get("OMP_NUM_THREADS"): torch.set_num_threads(training_threads())   # a busy core gets no thread
+    elif adapt: torch.set_num_threads(training_threads())   # a busy core gets no thread; AdaptThreads keeps counting
     # (OMP_NUM_THREADS is the user's or torchrun's choice, one thread per process by default: it stands)
     rank, world, dev, trainer_cls, distributed = _launch(o.device)
     cfg, over = _recipe(o), _model_overrides(o)
@@ -294,7 +295,8 @@ def train_main(**options) -> dict:
     arch = _arch_of(spec)
     res = run_loso(ds, lambda: build_model(spec), cfg, loso, device=dev, progress=not o.quiet, model_config=spec,
                    checkpoint_dir=out / "folds", resume=o.resume, trainer_cls=trainer_cls, rank=rank, world=world,
-                   loss_fn=arch.loss, input_fn=arch.inputs(spec["config"]) if arch.inputs else None)
+                   loss_fn=arch.loss, input_fn=arch.inputs(spec["config"]) if arch.inputs else None,
+                   callbacks=[AdaptThreads()] if adapt else [])
     summary = None
     if rank == 0:
         summary = write_report(res, out, config, seconds=res.seconds + (time.time() - t0 - res.this_process_seconds))

@@ -141,7 +141,7 @@ class LOSOResult:
 
 # %% ../nbs/22_loso.ipynb #c023b
 def _train_fold(dataset, subject, make_model, cfg, loso, device, progress, model_config, fold_dir, resume,
-                trainer_cls, rank, world, loss_fn, input_fn=None) -> dict:
+                trainer_cls, rank, world, loss_fn, input_fn=None, callbacks=()) -> dict:
     "Train and score one fold (continuing from its checkpoint with `resume`); the fold's record."
     t0 = time.time()
     train_ds, test_ds = split_by_subject(dataset, subject)
@@ -150,6 +150,7 @@ def _train_fold(dataset, subject, make_model, cfg, loso, device, progress, model
     ev = _EvalOnTest(test_ds, loso.eval_every) if loso.selection == "best_on_test" else None
     if ev: cbs.append(ev)
     if fold_dir is not None: cbs.append(PeriodicCheckpoint(fold_dir, every=max(1, cfg.iterations // 4)))
+    cbs += list(callbacks)
     trainer = trainer_cls(make_model(), train_ds, cfg, device=device, callbacks=cbs, model_config=model_config,
                           rank=rank, world=world, loss_fn=loss_fn, **({"input_fn": input_fn} if input_fn else {}))
     if resume and fold_dir is not None and (fold_dir / "checkpoint.json").exists(): trainer.load_checkpoint(fold_dir)
@@ -179,6 +180,7 @@ def run_loso(dataset, # the whole corpus: sample dicts, `.classes`, `.subjects`
              rank: int = 0, world: int = 1, # DDP: this process and the process count (rank 0 writes files)
              loss_fn=None, # the training loss (None = MOL's joint loss), passed to the trainer
              input_fn=None, # batch -> the model's input (None = the trainer's default, mol_inputs)
+             callbacks=(), # more Callback objects for every fold's trainer (e.g. AdaptThreads)
             ) -> LOSOResult:
     "Train one model per test subject for a fixed budget, predict that subject, pool; see LOSOConfig for options."
     loso = loso or LOSOConfig()
@@ -196,7 +198,7 @@ def run_loso(dataset, # the whole corpus: sample dicts, `.classes`, `.subjects`
         if resume and done is not None and done.exists(): fold = _read_fold(done)
         else:
             fold = _train_fold(dataset, subject, make_model, cfg, loso, device, progress and rank == 0, model_config,
-                               fold_dir, resume, trainer_cls, rank, world, loss_fn, input_fn)
+                               fold_dir, resume, trainer_cls, rank, world, loss_fn, input_fn, callbacks)
             if done is not None and rank == 0: atomic_write_text(done, json.dumps(fold))
         res.this_process_seconds += time.time() - t0
         records.append(fold)

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import math
+import os
 import time
 import warnings
 from dataclasses import dataclass, asdict, field, fields
@@ -16,7 +17,7 @@ import torch.nn as nn
 from fastcore.basics import patch
 from torch.utils.data import DataLoader, Dataset
 
-from .core import check_shape, get_device, seed_everything
+from .core import _cpu_times, check_shape, get_device, seed_everything, usable_cores
 from .faces import NME_NORMALISERS, landmark_nme
 from .loss import LossWeights, endpoint_error, joint_loss
 
@@ -24,8 +25,8 @@ from .loss import LossWeights, endpoint_error, joint_loss
 __all__ = ['PRECISIONS', 'SCHEDULES', 'OPTIMIZERS', 'TRAIN_PRESETS', 'PRESET_ALIASES', 'CLIP_MEAN', 'CLIP_SCALE',
            'REPORTED_ERRORS', 'TrainConfig', 'canonical_preset', 'normalise_clip', 'TinyJointNet', 'ToyMotionClips',
            'IterationSampler', 'to_device', 'make_loader', 'autocast_for', 'StopTraining', 'Callback', 'History',
-           'StopAfter', 'ProgressBar', 'to_channels_last', 'mol_inputs', 'Trainer', 'plot_loss_terms', 'format_errors',
-           'predict']
+           'StopAfter', 'ProgressBar', 'to_channels_last', 'mol_inputs', 'Trainer', 'other_cores', 'AdaptThreads',
+           'plot_loss_terms', 'format_errors', 'predict']
 
 # %% ../nbs/21_training.ipynb #c006
 @dataclass
@@ -340,6 +341,38 @@ def fit(self: Trainer):
     except StopTraining: pass
     finally: self._event("after_fit")
     return self
+
+# %% ../nbs/21_training.ipynb #c029a
+def other_cores(a: tuple, b: tuple, # two samples (busy jiffies of all CPUs, all jiffies, own CPU seconds, wall seconds)
+                cpus: int) -> float: # CPUs the jiffies cover
+    "Cores' worth of CPU time that other processes used between two samples."
+    (b0, n0, p0, w0), (b1, n1, p1, w1) = a, b
+    if n1 <= n0 or w1 <= w0: return 0.0
+    return max(0.0, (b1 - b0) / (n1 - n0) * cpus - (p1 - p0) / (w1 - w0))
+
+class AdaptThreads(Callback):
+    "CPU runs: every `every` seconds, set torch's threads to the cores other processes leave free (at least one)."
+    def __init__(self, every: float = 5.0, # seconds between two counts
+                 max_threads: int | None = None, # an upper bound (default: the usable cores)
+                 cores: int | None = None): # usable cores (default: this process's CPU affinity)
+        self.every, self.max_threads, self.cores, self.changes, self.last = every, max_threads, cores, [], None
+
+    def sample(self) -> tuple | None:
+        "(busy jiffies of all CPUs, all jiffies, this process's CPU seconds, wall seconds), or None without /proc/stat."
+        c = _cpu_times()
+        return None if c is None else (*c, time.process_time(), time.monotonic())
+
+    def before_fit(self, t): self.last = self.sample() if t.device.type == "cpu" else None
+
+    def after_step(self, t):
+        if self.last is None: return
+        now = self.sample()
+        if now is None or now[3] - self.last[3] < self.every: return
+        others, self.last = other_cores(self.last, now, os.cpu_count() or 1), now
+        n = self.cores or usable_cores()
+        want = max(1, min(self.max_threads or n, int(n - others + 0.5)))
+        if want != torch.get_num_threads():
+            torch.set_num_threads(want); self.changes.append((t.iteration, want))
 
 # %% ../nbs/21_training.ipynb #c036
 def plot_loss_terms(history: list, # Trainer.history: dicts of loss terms per iteration

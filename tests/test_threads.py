@@ -7,6 +7,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from mol_edu.core import busy_cores, training_threads, usable_cores
 
 BUSY = "import time\nend = time.time() + 60\nwhile time.time() < end: pass\n"
@@ -29,3 +31,43 @@ def test_omp_num_threads_stands(tmp_path):
                         "--name", "t"], env=env, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
     assert json.loads((tmp_path / "t" / "config.json").read_text())["environment"]["threads"] == 1
+
+
+def test_adapt_threads_gives_a_taken_core_back(tmp_path):
+    import torch
+    from mol_edu.train import AdaptThreads, Callback, TinyJointNet, ToyMotionClips, Trainer, TrainConfig
+
+    class Pace(Callback):
+        "Slow steps (a training step of a real model takes this long), so AdaptThreads gets its counts."
+        def after_step(self, t): time.sleep(0.05)
+
+    if usable_cores() < 2: pytest.skip("needs two cores: one for the competitor, one to keep")
+    before = torch.get_num_threads()
+    p = subprocess.Popen([sys.executable, "-c", BUSY])
+    try:
+        torch.set_num_threads(2)
+        time.sleep(0.3)
+        watch = AdaptThreads(every=0.5, cores=2)
+        Trainer(TinyJointNet(), ToyMotionClips(n=8), TrainConfig(iterations=30, batch_size=4), device="cpu",
+                callbacks=[watch, Pace()]).fit()
+        assert watch.changes and watch.changes[0][1] == 1, watch.changes   # the busy core's thread is dropped
+    finally:
+        p.kill(); p.wait(); torch.set_num_threads(before)
+
+
+def test_mol_train_keeps_counting_unless_told(monkeypatch, tmp_path):
+    import torch
+    import mol_edu.cli as cli
+    seen, real = [], cli.run_loso
+    def spy(*a, **k):
+        seen.append([type(c).__name__ for c in k.get("callbacks", [])])
+        return real(*a, **k)
+    monkeypatch.setattr(cli, "run_loso", spy)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    before = torch.get_num_threads()
+    try:
+        args = dict(arch="tiny", subjects=3, videos_per_class=1, folds=1, iterations=2, quiet=True, runs=str(tmp_path))
+        cli.train_main(name="auto", **args)
+        cli.train_main(name="pinned", threads=1, **args)
+    finally: torch.set_num_threads(before)
+    assert seen == [["AdaptThreads"], []]
