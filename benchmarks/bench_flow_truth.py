@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import platform
+import sys
 import time
 
 import cv2
@@ -89,7 +90,7 @@ def main(argv=None):
     mask = np.concatenate(masks)
     flow = {k: flow_stats(np.concatenate(v), mask) for k, v in errs.items()}
     lms = {k: {"nme_outer_corners": float(np.mean(v)), "n": len(v)} for k, v in nme.items()}
-    result = {"command": "python benchmarks/bench_flow_truth.py " + " ".join(argv if argv is not None else os.sys.argv[1:]),
+    result = {"command": "python benchmarks/bench_flow_truth.py " + " ".join(argv if argv is not None else sys.argv[1:]),
               "model": a.pretrained, "weights_sha256": card.weights_sha256, "held_out_subjects": card.held_out_subjects,
               "clips": len(ds), "pairs": int(mask.shape[0] * mask.shape[1]), "face_pixels": int(mask.sum()),
               "flow": flow, "landmarks": lms, "dlib_missed_frames": missed,

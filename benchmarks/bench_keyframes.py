@@ -36,19 +36,27 @@ SHIFTS = (-8, -4, -2, -1, 0, 1, 2, 4, 8)   # video frames added to the sheet's a
 TRAIN_RULES = ("sheet", "midpoint", "middle")
 
 
+def maps_key(corpus) -> str:
+    "What the cached maps depend on: the corpus (subjects, videos, seed, generator settings) and STSTNet's map settings."
+    return json.dumps({"subjects": corpus.subjects, "videos_per_class": corpus.videos_per_class, "seed": corpus.seed,
+                       "synth": repr(corpus.cfg), "ststnet": repr(STSTNetConfig())}, sort_keys=True)
+
+
 def load_or_make_maps(corpus, path: Path) -> dict:
-    "The cached maps table (np.load without pickle), computed and written atomically when absent."
+    "The cached maps table (np.load without pickle), computed and written atomically when absent or made for other data."
+    key = maps_key(corpus)
     if path.exists():
         with np.load(path, allow_pickle=False) as z:
             t = {k: z[k] for k in z.files}
-        t["subjects"], t["videos"] = [str(s) for s in t["subjects"]], [str(v) for v in t["videos"]]
-        if len(t["labels"]) != len(corpus): raise ValueError(f"{path}: {len(t['labels'])} clips, the corpus has {len(corpus)}")
-        return t
+        if "key" in t and str(t["key"]) == key:
+            t["subjects"], t["videos"] = [str(s) for s in t["subjects"]], [str(v) for v in t["videos"]]
+            return t
+        print(f"bench_keyframes: {path} was made for another corpus or other map settings: recomputing")
     t = apex_maps(corpus, progress=True)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp.npz")
     np.savez(tmp, maps=t["maps"], oracle=t["oracle"], labels=t["labels"], subjects=np.array(t["subjects"]),
-             videos=np.array(t["videos"]))
+             videos=np.array(t["videos"]), key=np.array(key))
     os.replace(tmp, path)
     return t
 
@@ -75,8 +83,8 @@ def run_fold(table, classes, rules, train_rule, subject, seed, iterations) -> di
     tests = [f"sheet{k:+d}" for k in SHIFTS] + ["midpoint", "middle", "oracle"] if train_rule == "sheet" else [train_rule]
     probs = {name: predict(trainer.model, Subset(data.with_apex(rules[name]), test_idx), "cpu",
                            input_fn=keyframe_inputs)["probs"].tolist() for name in tests}
-    return {"seed": seed, "train": train_rule, "subject": subject, "clips": test_idx.tolist(), "probs": probs,
-            "seconds": time.time() - t0}
+    return {"seed": seed, "train": train_rule, "subject": subject, "iterations": iterations, "clips": test_idx.tolist(),
+            "probs": probs, "seconds": time.time() - t0}
 
 
 def video_predictions(table, records, name) -> tuple:
@@ -147,6 +155,8 @@ def main(argv=None):
     subjects = fold_subjects(corpus.subjects, folds or None, 0)
     log = work / "folds.jsonl"
     records = [json.loads(l) for l in log.read_text().splitlines()] if log.exists() else []
+    if records and any(r.get("iterations", iterations) != iterations for r in records):
+        raise SystemExit(f"bench_keyframes: {log} holds folds trained for another --iterations; use another --work")
     done = {(r["seed"], r["train"], r["subject"]) for r in records}
     todo = [(s, tr, sub) for s in seeds for tr in TRAIN_RULES for sub in subjects if (s, tr, sub) not in done]
     from tqdm.auto import tqdm

@@ -24,7 +24,7 @@ import torch
 # %% auto #0
 __all__ = ['DEVICE_ENV', 'SHAPE_LEGEND', 'TRACEBACK_ENV', 'get_device', 'seed_everything', 'check_shape', 'atomic_write',
            'atomic_write_bytes', 'atomic_write_text', 'atomic_directory', 'environment_info', 'run_command',
-           'median_seconds', 'usable_cores', 'busy_cores', 'training_threads', 'eval_mode', 'smoke_cli']
+           'median_seconds', 'usable_cores', 'busy_cores', 'training_threads', 'free_threads', 'eval_mode', 'smoke_cli']
 
 # %% ../nbs/00_core.ipynb #c006
 DEVICE_ENV = "MOL_EDU_DEVICE"  # environment variable that overrides the automatic device choice
@@ -227,9 +227,15 @@ def training_threads(max_threads: int | None = None, # an upper bound (default: 
                      interval: float = 0.25, # seconds to watch the other processes
                     ) -> int:
     "Threads for a CPU training run: one per usable core that other processes leave free, at least one."
-    n = usable_cores()
-    free = int(n - busy_cores(interval) + 0.5)
-    return max(1, min(max_threads or n, free))
+    return free_threads(busy_cores(interval), max_threads)
+
+def free_threads(others: float, # cores' worth of CPU time other processes use
+                 max_threads: int | None = None, # an upper bound (default: the usable cores)
+                 cores: int | None = None, # usable cores (default: `usable_cores()`)
+                ) -> int:
+    "One thread per usable core that `others` leaves free (rounded), at least one and at most `max_threads`."
+    n = cores or usable_cores()
+    return max(1, min(max_threads or n, int(n - others + 0.5)))
 
 # %% ../nbs/00_core.ipynb #c018s
 @contextmanager

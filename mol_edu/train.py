@@ -17,7 +17,7 @@ import torch.nn as nn
 from fastcore.basics import patch
 from torch.utils.data import DataLoader, Dataset
 
-from .core import _cpu_times, check_shape, get_device, seed_everything, usable_cores
+from .core import _cpu_times, check_shape, free_threads, get_device, seed_everything
 from .faces import NME_NORMALISERS, landmark_nme
 from .loss import LossWeights, endpoint_error, joint_loss
 
@@ -369,8 +369,7 @@ class AdaptThreads(Callback):
         now = self.sample()
         if now is None or now[3] - self.last[3] < self.every: return
         others, self.last = other_cores(self.last, now, os.cpu_count() or 1), now
-        n = self.cores or usable_cores()
-        want = max(1, min(self.max_threads or n, int(n - others + 0.5)))
+        want = free_threads(others, self.max_threads, self.cores)          # the rule `training_threads` applies at the start
         if want != torch.get_num_threads():
             torch.set_num_threads(want); self.changes.append((t.iteration, want))
 
