@@ -19,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-STEP = r"""
+SETUP = r"""
 import sys, time, json
 import torch
 from mol_edu.cli import DEMO, build_model, input_size, model_spec
@@ -39,6 +39,9 @@ def step():
     loss = joint_loss(model(normalise_clip(batch["clip"])), batch)["loss"]
     opt.zero_grad(set_to_none=True); loss.backward(); opt.step()
 for _ in range(3): step()
+"""
+
+STEP = SETUP + r"""
 t0 = time.perf_counter()
 for _ in range(steps): step()
 print(json.dumps({"steps_per_s": steps / (time.perf_counter() - t0), "threads": torch.get_num_threads()}))
