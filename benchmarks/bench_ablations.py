@@ -1,0 +1,133 @@
+"""Ablations with power: MOL against itself without FCC, without CCC, without the flow or the landmark loss, with the
+released CCC reading and with the released expression head, trained on the same subjects and tested on the same
+360 fresh videos of 6 subjects none of them saw, over several training seeds.
+
+Usage: python benchmarks/bench_ablations.py [--seeds 2024 2025 2026] [--iterations 500] [--held_out 6]
+                                            [--variants full "no FCC" ...] [--out benchmarks/ablations.json] [--threads 1]
+
+Protocol (a held-out split, not LOSO, to buy test videos with training runs): the demo corpus (24 subjects, 4 videos
+per class, corpus seed 0, 64x64); `fold_subjects(subjects, held_out, 0)` picks the test subjects; every variant
+trains once per seed with the `Trainer` and the demo's `cpu` recipe on the clips of the other subjects; the test set
+is fresh videos of the test subjects (data seed 1, 12 per class and subject: 360 videos), identical for every run.
+Each run's per-video predictions are written into the results file as soon as it finishes, and a rerun skips the
+runs the file already holds (delete it, or use another --out, to start afresh), so the protocol can be extended
+seed by seed across sessions. Comparisons are chapter 29a's `compare` of the full model against each variant on the
+same videos: paired bootstrap over the test subjects, a permutation test over them, McNemar's test per seed.
+"""
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from mol_edu.ablations import ablate
+from mol_edu.cli import DEMO, InMemoryClips, load_dataset
+from mol_edu.core import atomic_write_text, environment_info, seed_everything
+from mol_edu.loso import fold_subjects, pool_by_video
+from mol_edu.loss import LossWeights
+from mol_edu.model import MOL, MOLConfig
+from mol_edu.stats import acc_of, bootstrap_metric, compare, subject_confusions, uf1_of
+from mol_edu.synthetic import SyntheticMicroExpressions
+from mol_edu.train import TrainConfig, Trainer, predict
+
+VARIANTS = {   # name -> (part removed, TrainConfig overrides, MOLConfig overrides on top of the demo's)
+    "full": ("none", {}, {}),
+    "no FCC": ("fcc", {}, {}),
+    "no CCC": ("ccc", {}, {}),
+    "no flow loss": ("none", {"loss_weights": LossWeights(flow=0.0)}, {}),
+    "no landmark loss": ("none", {"loss_weights": LossWeights(ldm=0.0)}, {}),
+    "released CCC reading": ("none", {}, {"ccc_reading": "released"}),
+    "released head": ("none", {}, {"mer_norm": "none"}),
+}
+
+
+def train_variant(name: str, train_ds, classes: int, iterations: int, seed: int):
+    part, loss_over, model_over = VARIANTS[name]
+    mcfg = MOLConfig.preset(DEMO["arch"], classes=classes, **{**DEMO["model_overrides"], **model_over})
+    cfg = TrainConfig.preset(DEMO["preset"], iterations=iterations, seed=seed, **loss_over)
+    seed_everything(seed)                                     # as run_loso seeds each fold before its model
+    trainer = Trainer(ablate(MOL(mcfg), part), train_ds, cfg, device="cpu")
+    trainer.fit()
+    return trainer.model.eval()
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description="MOL's ablations on 360 fresh held-out videos, several seeds.")
+    p.add_argument("--seeds", type=int, nargs="+", default=[2024, 2025, 2026])
+    p.add_argument("--iterations", type=int, default=500, help="training iterations (the demo's)")
+    p.add_argument("--held_out", type=int, default=6, help="test subjects")
+    p.add_argument("--videos_per_class", type=int, default=12, help="fresh test videos per class and test subject")
+    p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    p.add_argument("--out", default="benchmarks/ablations.json")
+    p.add_argument("--threads", type=int, default=1)
+    a = p.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    torch.set_num_threads(a.threads)
+    t_start, load0, out = time.time(), os.getloadavg(), Path(a.out)
+    ds, info = load_dataset("synthetic", 64, DEMO["subjects"], DEMO["videos_per_class"], 0)
+    held = fold_subjects(ds.subjects, a.held_out, 0)
+    keep = [i for i, s in enumerate(ds.clip_subjects) if s not in held]
+    train_ds = torch.utils.data.Subset(ds, keep)
+    test = InMemoryClips(SyntheticMicroExpressions(subjects=DEMO["subjects"], videos_per_class=a.videos_per_class,
+                                                   seed=1, size=64).subset(held))
+    protocol = {"corpus": info["repr"], "held_out": held, "test_videos_per_class": a.videos_per_class,
+                "test_data_seed": 1, "iterations": a.iterations, "recipe": DEMO["preset"]}
+    old = json.loads(out.read_text()) if out.exists() else None
+    if old is not None and old["protocol"] != protocol:
+        raise SystemExit(f"bench_ablations: {out} holds runs of another protocol; use another --out")
+    runs = old["runs"] if old else []
+    for seed in a.seeds:                                      # every variant of a seed before the next seed
+        for name in a.variants:
+            if any(r["variant"] == name and r["seed"] == seed for r in runs): continue
+            t0 = time.time()
+            model = train_variant(name, train_ds, len(ds.classes), a.iterations, seed)
+            pr = predict(model, test, "cpu")
+            vp, vl, vk = pool_by_video(pr["probs"], pr["labels"], pr["videos"], pr["subjects"])
+            runs.append({"variant": name, "seed": seed, "seconds": time.time() - t0, "videos": vk,
+                         "labels": vl.tolist(), "preds": vp.argmax(1).tolist()})
+            save(out, protocol, runs, a, argv, load0, t_start)
+            print(f"{name} seed {seed}: ACC {np.mean(vp.argmax(1) == vl):.3f} ({time.time() - t0:.0f} s)", flush=True)
+    save(out, protocol, runs, a, argv, load0, t_start)
+    print(f"wrote {out}")
+
+
+def save(out: Path, protocol: dict, runs: list, a, argv, load0, t_start):
+    "Write every finished run and the comparisons of the seeds that every variant has finished."
+    K = 5
+    first = runs[0]
+    keys, labels = first["videos"], np.array(first["labels"])
+    subjects = [k.split("/")[0] for k in keys]
+    seeds = sorted({r["seed"] for r in runs if all(any(q["variant"] == v and q["seed"] == r["seed"] for q in runs)
+                                                   for v in a.variants)})
+    preds = {v: np.array([next(r["preds"] for r in runs if r["variant"] == v and r["seed"] == s) for s in seeds])
+             for v in a.variants} if seeds else {}
+    for r in runs:
+        if r["videos"] != keys: raise ValueError(f"run {r['variant']} seed {r['seed']}: other test videos than the first run")
+    comparisons = [{"a": "full", "b": v, **compare(labels, preds["full"], preds[v], subjects, K)}
+                   for v in a.variants if v != "full"] if seeds and "full" in preds else []
+    scores = {}
+    for v, pv in preds.items():                               # each variant's scores over seeds, 95 % interval over subjects
+        cms, _ = subject_confusions(labels, pv, subjects, K)
+        scores[v] = {}
+        for m, metric in (("uf1", uf1_of), ("acc", acc_of)):
+            lo, hi = np.percentile(bootstrap_metric(cms, 2000, 0, metric), [2.5, 97.5])
+            scores[v][m] = {"mean": float(metric(cms.sum(1)).mean()), "low": float(lo), "high": float(hi),
+                            "per_seed": [float(x) for x in metric(cms.sum(1))]}
+    result = {"command": "python benchmarks/bench_ablations.py " + " ".join(argv), "protocol": protocol,
+              "variants": {v: {"removed": VARIANTS[v][0], "train": {k: str(x) for k, x in VARIANTS[v][1].items()},
+                               "model": VARIANTS[v][2]} for v in a.variants},
+              "complete_seeds": seeds, "scores": scores, "comparisons": comparisons, "runs": runs,
+              "machine": {**environment_info("cpu"), "logical_cpus": os.cpu_count(), "machine": platform.machine(),
+                          "load_average_before": load0, "load_average_now": os.getloadavg()},
+              "seconds_this_process": time.time() - t_start}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out, json.dumps(result, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
