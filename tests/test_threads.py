@@ -71,3 +71,13 @@ def test_mol_train_keeps_counting_unless_told(monkeypatch, tmp_path):
         cli.train_main(name="pinned", threads=1, **args)
     finally: torch.set_num_threads(before)
     assert seen == [["AdaptThreads"], []]
+
+
+def test_the_mid_run_benchmark_counts_each_phase_apart():
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from bench_midrun import phase_rates
+    log = [(0.5, 2), (1.5, 2), (2.2, 1), (2.8, 1), (3.5, 2)]        # (step end time, threads) of a 3-phase run
+    rates = phase_rates(log, [0.0, 2.0, 3.0, 4.0])
+    assert [r["steps_per_s"] for r in rates] == [1.0, 2.0, 1.0]   # 2 steps in 2 s, 2 in 1 s, 1 in 1 s
+    assert [r["threads"] for r in rates] == [[2], [1], [2]]
+    assert phase_rates([(5.0, 1)], [0.0, 1.0])[0]["steps_per_s"] == 0.0   # steps outside every phase are not counted
