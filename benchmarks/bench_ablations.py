@@ -5,6 +5,9 @@ released CCC reading and with the released expression head, trained on the same 
 Usage: python benchmarks/bench_ablations.py [--seeds 2024 2025 2026] [--iterations 500] [--held_out 6]
                                             [--variants full "no FCC" ...] [--out benchmarks/ablations.json] [--threads 1]
 
+The baselines of chapters 28a/28b ("3D CNN (baseline)", "STSTNet (baseline, apex from the exact flow)") can be named
+in --variants too: they train with the same recipe on the same clips, with their own loss and input function.
+
 Protocol (a held-out split, not LOSO, to buy test videos with training runs): the demo corpus (24 subjects, 4 videos
 per class, corpus seed 0, 64x64); `fold_subjects(subjects, held_out, 0)` picks the test subjects; every variant
 trains once per seed with the `Trainer` and the demo's `cpu` recipe on the clips of the other subjects; the test set
@@ -26,14 +29,14 @@ import numpy as np
 import torch
 
 from mol_edu.ablations import ablate
-from mol_edu.cli import DEMO, InMemoryClips, load_dataset
+from mol_edu.cli import ARCHS, DEMO, InMemoryClips, build_model, load_dataset, model_spec
 from mol_edu.core import atomic_write_text, environment_info, seed_everything
 from mol_edu.loso import fold_subjects, pool_by_video
 from mol_edu.loss import LossWeights
 from mol_edu.model import MOL, MOLConfig
 from mol_edu.stats import acc_of, bootstrap_metric, compare, subject_confusions, uf1_of
 from mol_edu.synthetic import SyntheticMicroExpressions
-from mol_edu.train import TrainConfig, Trainer, predict
+from mol_edu.train import TrainConfig, Trainer, mol_inputs, predict
 
 VARIANTS = {   # name -> (part removed, TrainConfig overrides, MOLConfig overrides on top of the demo's)
     "full": ("none", {}, {}),
@@ -44,16 +47,36 @@ VARIANTS = {   # name -> (part removed, TrainConfig overrides, MOLConfig overrid
     "released CCC reading": ("none", {}, {"ccc_reading": "released"}),
     "released head": ("none", {}, {"mer_norm": "none"}),
 }
+BASELINES = {  # name -> (arch, config overrides): trained and tested the same way, with their own loss and inputs
+    "3D CNN (baseline)": ("cnn3d", {}),
+    "STSTNet (baseline, apex from the exact flow)": ("ststnet", {"apex": "oracle"}),
+}
+
+
+def train_baseline(name: str, train_ds, classes: int, iterations: int, seed: int) -> tuple:
+    "(model in eval mode, its input function) of a baseline trained with the same recipe."
+    arch, over = BASELINES[name]
+    spec = model_spec(arch, classes, **over)
+    seed_everything(seed)
+    model = build_model(spec)                                 # (imports the baseline's module, which registers it)
+    a = ARCHS[spec["arch"]]
+    inputs = (a.inputs(spec["config"]) if a.inputs else None) or mol_inputs
+    trainer = Trainer(model, train_ds, TrainConfig.preset(DEMO["preset"], iterations=iterations, seed=seed), device="cpu",
+                      loss_fn=a.loss, input_fn=inputs)
+    trainer.fit()
+    return trainer.model.eval(), inputs
 
 
 def train_variant(name: str, train_ds, classes: int, iterations: int, seed: int):
+    "(model in eval mode, its input function): MOL with variant `name`, or a baseline."
+    if name in BASELINES: return train_baseline(name, train_ds, classes, iterations, seed)
     part, loss_over, model_over = VARIANTS[name]
     mcfg = MOLConfig.preset(DEMO["arch"], classes=classes, **{**DEMO["model_overrides"], **model_over})
     cfg = TrainConfig.preset(DEMO["preset"], iterations=iterations, seed=seed, **loss_over)
     seed_everything(seed)                                     # as run_loso seeds each fold before its model
     trainer = Trainer(ablate(MOL(mcfg), part), train_ds, cfg, device="cpu")
     trainer.fit()
-    return trainer.model.eval()
+    return trainer.model.eval(), mol_inputs
 
 
 def main(argv=None):
@@ -62,7 +85,7 @@ def main(argv=None):
     p.add_argument("--iterations", type=int, default=500, help="training iterations (the demo's)")
     p.add_argument("--held_out", type=int, default=6, help="test subjects")
     p.add_argument("--videos_per_class", type=int, default=12, help="fresh test videos per class and test subject")
-    p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=[*VARIANTS, *BASELINES])
     p.add_argument("--out", default="benchmarks/ablations.json")
     p.add_argument("--threads", type=int, default=1)
     a = p.parse_args(argv)
@@ -85,8 +108,8 @@ def main(argv=None):
         for name in a.variants:
             if any(r["variant"] == name and r["seed"] == seed for r in runs): continue
             t0 = time.time()
-            model = train_variant(name, train_ds, len(ds.classes), a.iterations, seed)
-            pr = predict(model, test, "cpu")
+            model, inputs = train_variant(name, train_ds, len(ds.classes), a.iterations, seed)
+            pr = predict(model, test, "cpu", input_fn=inputs)
             vp, vl, vk = pool_by_video(pr["probs"], pr["labels"], pr["videos"], pr["subjects"])
             runs.append({"variant": name, "seed": seed, "seconds": time.time() - t0, "videos": vk,
                          "labels": vl.tolist(), "preds": vp.argmax(1).tolist()})
@@ -120,7 +143,8 @@ def save(out: Path, protocol: dict, runs: list, a, argv, load0, t_start):
                             "per_seed": [float(x) for x in metric(cms.sum(1))]}
     result = {"command": "python benchmarks/bench_ablations.py " + " ".join(argv), "protocol": protocol,
               "variants": {v: {"removed": VARIANTS[v][0], "train": {k: str(x) for k, x in VARIANTS[v][1].items()},
-                               "model": VARIANTS[v][2]} for v in a.variants},
+                               "model": VARIANTS[v][2]} if v in VARIANTS else {"baseline": BASELINES[v][0],
+                               "config": BASELINES[v][1]} for v in a.variants},
               "complete_seeds": seeds, "scores": scores, "comparisons": comparisons, "runs": runs,
               "machine": {**environment_info("cpu"), "logical_cpus": os.cpu_count(), "machine": platform.machine(),
                           "load_average_before": load0, "load_average_now": os.getloadavg()},
