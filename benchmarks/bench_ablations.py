@@ -5,7 +5,8 @@ released CCC reading and with the released expression head, trained on the same 
 Usage: python benchmarks/bench_ablations.py [--seeds 2024 2025 2026] [--iterations 500] [--held_out 6]
                                             [--variants full "no FCC" ...] [--out benchmarks/ablations.json] [--threads 1]
 
-The baselines of chapters 28a/28b ("3D CNN (baseline)", "STSTNet (baseline, apex from the exact flow)") can be named
+Two processes can share a 2-core machine (one thread each) running different --variants into different --out
+files; `--merge` then adds one file's runs to the other's. The baselines of chapters 28a/28b ("3D CNN (baseline)", "STSTNet (baseline, apex from the exact flow)") can be named
 in --variants too: they train with the same recipe on the same clips, with their own loss and input function.
 
 Protocol (a held-out split, not LOSO, to buy test videos with training runs): the demo corpus (24 subjects, 4 videos
@@ -88,6 +89,8 @@ def main(argv=None):
     p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=[*VARIANTS, *BASELINES])
     p.add_argument("--out", default="benchmarks/ablations.json")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--merge", nargs="+", default=[], help="results files of the same protocol (e.g. written by a second "
+                   "process running other variants side by side): their runs are added before any training")
     a = p.parse_args(argv)
     argv = sys.argv[1:] if argv is None else argv
     torch.set_num_threads(a.threads)
@@ -104,6 +107,10 @@ def main(argv=None):
     if old is not None and old["protocol"] != protocol:
         raise SystemExit(f"bench_ablations: {out} holds runs of another protocol; use another --out")
     runs = old["runs"] if old else []
+    for f in a.merge:                                         # runs made elsewhere under the same protocol
+        other = json.loads(Path(f).read_text())
+        if other["protocol"] != protocol: raise SystemExit(f"bench_ablations: {f} holds runs of another protocol")
+        runs += [r for r in other["runs"] if not any(q["variant"] == r["variant"] and q["seed"] == r["seed"] for q in runs)]
     for seed in a.seeds:                                      # every variant of a seed before the next seed
         for name in a.variants:
             if any(r["variant"] == name and r["seed"] == seed for r in runs): continue
