@@ -22,6 +22,7 @@ import argparse
 import json
 import os
 import platform
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -148,7 +149,7 @@ def save(out: Path, protocol: dict, runs: list, a, argv, load0, t_start):
             lo, hi = np.percentile(bootstrap_metric(cms, 2000, 0, metric), [2.5, 97.5])
             scores[v][m] = {"mean": float(metric(cms.sum(1)).mean()), "low": float(lo), "high": float(hi),
                             "per_seed": [float(x) for x in metric(cms.sum(1))]}
-    result = {"command": "python benchmarks/bench_ablations.py " + " ".join(argv), "protocol": protocol,
+    result = {"command": shlex.join(["python", "benchmarks/bench_ablations.py", *argv]), "protocol": protocol,
               "variants": {v: {"removed": VARIANTS[v][0], "train": {k: str(x) for k, x in VARIANTS[v][1].items()},
                                "model": VARIANTS[v][2]} if v in VARIANTS else {"baseline": BASELINES[v][0],
                                "config": BASELINES[v][1]} for v in a.variants},
