@@ -163,3 +163,18 @@ def test_a_failing_notebook_fails_its_test(tmp_path):
     assert run("x = 1", "assert x == 1") == 0
     assert run("x = 1", "assert x == 2") != 0
     assert run("x = 1", "#| slow\nassert x == 2") == 0
+
+
+def test_benchmark_readme_tables_match_their_results_files(tmp_path):
+    run = lambda d: subprocess.run([sys.executable, str(d / "readme_tables.py"), "--check"], capture_output=True, text=True)
+    r = run(ROOT / "benchmarks")
+    assert r.returncode == 0, r.stderr
+    for f in ("readme_tables.py", "README.md", "ablations.json", "student.json"):
+        shutil.copy(ROOT / "benchmarks" / f, tmp_path / f)
+    readme = tmp_path / "README.md"
+    text = readme.read_text()
+    start = text.index("<!-- ablations -->")
+    i = text.index("| full vs no FCC |", start)
+    readme.write_text(text[:i] + text[i:].replace("| yes |", "| no |", 1))   # a hand edit of one verdict
+    r = run(tmp_path)
+    assert r.returncode == 1 and "differs from its results file" in r.stderr
