@@ -21,7 +21,6 @@ same videos: paired bootstrap over the test subjects, a permutation test over th
 import argparse
 import json
 import os
-import platform
 import shlex
 import sys
 import time
@@ -32,13 +31,14 @@ import torch
 
 from mol_edu.ablations import ablate
 from mol_edu.cli import ARCHS, DEMO, InMemoryClips, build_model, load_dataset, model_spec
-from mol_edu.core import atomic_write_text, environment_info, seed_everything
+from mol_edu.core import atomic_write_text, seed_everything
 from mol_edu.loso import fold_subjects, pool_by_video
 from mol_edu.loss import LossWeights
 from mol_edu.model import MOL, MOLConfig
 from mol_edu.stats import acc_of, bootstrap_metric, compare, subject_confusions, uf1_of
 from mol_edu.synthetic import SyntheticMicroExpressions
 from mol_edu.train import TrainConfig, Trainer, mol_inputs, predict
+from machine import machine
 
 VARIANTS = {   # name -> (part removed, TrainConfig overrides, MOLConfig overrides on top of the demo's)
     "full": ("none", {}, {}),
@@ -121,15 +121,14 @@ def main(argv=None):
             vp, vl, vk = pool_by_video(pr["probs"], pr["labels"], pr["videos"], pr["subjects"])
             runs.append({"variant": name, "seed": seed, "seconds": time.time() - t0, "videos": vk,
                          "labels": vl.tolist(), "preds": vp.argmax(1).tolist()})
-            save(out, protocol, runs, a, argv, load0, t_start)
+            save(out, protocol, runs, a, argv, load0, t_start, len(ds.classes))
             print(f"{name} seed {seed}: ACC {np.mean(vp.argmax(1) == vl):.3f} ({time.time() - t0:.0f} s)", flush=True)
-    save(out, protocol, runs, a, argv, load0, t_start)
+    save(out, protocol, runs, a, argv, load0, t_start, len(ds.classes))
     print(f"wrote {out}")
 
 
-def save(out: Path, protocol: dict, runs: list, a, argv, load0, t_start):
+def save(out: Path, protocol: dict, runs: list, a, argv, load0, t_start, K: int):
     "Write every finished run and the comparisons of the seeds that every variant has finished."
-    K = 5
     first = runs[0]
     keys, labels = first["videos"], np.array(first["labels"])
     subjects = [k.split("/")[0] for k in keys]
@@ -154,8 +153,7 @@ def save(out: Path, protocol: dict, runs: list, a, argv, load0, t_start):
                                "model": VARIANTS[v][2]} if v in VARIANTS else {"baseline": BASELINES[v][0],
                                "config": BASELINES[v][1]} for v in a.variants},
               "complete_seeds": seeds, "scores": scores, "comparisons": comparisons, "runs": runs,
-              "machine": {**environment_info("cpu"), "logical_cpus": os.cpu_count(), "machine": platform.machine(),
-                          "load_average_before": load0, "load_average_now": os.getloadavg()},
+              "machine": machine(load0, end_key="load_average_now"),
               "seconds_this_process": time.time() - t_start}
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out, json.dumps(result, indent=1) + "\n")

@@ -14,16 +14,16 @@ a trained model copes with weaker motion or more noise, not how well a model tra
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 
 import torch
 
-from mol_edu.core import atomic_write_text, environment_info
+from mol_edu.core import atomic_write_text
 from mol_edu.pretrained import held_out_corpus, load_pretrained
 from mol_edu.synthetic import SynthConfig
 from mol_edu.difficulty import difficulty_scores
+from machine import machine
 
 AMPLITUDE_FACTORS = (0.125, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0)   # times the default range (1.5, 3.0) px at 128 x 128
 NOISE_LEVELS = (0.0, 1.5, 3.0, 6.0, 12.0)                      # grey levels (std); the default is 1.5
@@ -55,8 +55,7 @@ def main(argv=None):
               "weights_sha256": card.weights_sha256, "held_out_subjects": card.held_out_subjects,
               "trained_at": {"amplitude": list(SynthConfig().amplitude), "noise": SynthConfig().noise},
               "seeds": a.seeds, "videos_per_class": a.videos_per_class, "rows": rows,
-              "machine": {**environment_info("cpu"), "logical_cpus": os.cpu_count(), "machine": platform.machine(),
-                          "load_average_before": load0, "load_average_after": os.getloadavg()},
+              "machine": machine(load0),
               "seconds": time.time() - t0}
     atomic_write_text(a.out, json.dumps(result, indent=1) + "\n")
     print(f"wrote {a.out} ({result['seconds']:.0f} s)")

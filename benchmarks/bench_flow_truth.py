@@ -17,15 +17,15 @@ is a student of the truth here, not of the teachers; bench_student.py trains stu
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 
 import torch
 
-from mol_edu.core import atomic_write_text, environment_info
+from mol_edu.core import atomic_write_text
 from mol_edu.pretrained import held_out_corpus, load_pretrained
 from mol_edu.truth import truth_scores
+from machine import machine
 
 
 def main(argv=None):
@@ -43,8 +43,7 @@ def main(argv=None):
     result = {"command": "python benchmarks/bench_flow_truth.py " + " ".join(argv if argv is not None else sys.argv[1:]),
               "model": a.pretrained, "weights_sha256": card.weights_sha256, "held_out_subjects": card.held_out_subjects,
               **m,
-              "machine": {**environment_info("cpu"), "logical_cpus": os.cpu_count(), "machine": platform.machine(),
-                          "load_average_before": load0, "load_average_after": os.getloadavg()},
+              "machine": machine(load0),
               "seconds": time.time() - t0}
     atomic_write_text(a.out, json.dumps(result, indent=1) + "\n")
     print(f"wrote {a.out}: " + ", ".join(f"{k} EPE {v['epe']:.3f} px" for k, v in flow.items()) + "; "

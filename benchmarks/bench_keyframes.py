@@ -14,7 +14,6 @@ rule, fold) is appended to <work>/folds.jsonl, so a rerun resumes; the maps are 
 """
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -24,13 +23,14 @@ import torch
 from torch.utils.data import Subset
 
 from mol_edu.cli import DEMO
-from mol_edu.core import atomic_write_text, environment_info, seed_everything
+from mol_edu.core import atomic_write_text, seed_everything
 from mol_edu.keyframes import CachedMapsSTSTNet, KeyFrameMaps, apex_maps, keyframe_inputs, sheet_apex
 from mol_edu.loso import fold_subjects, pool_by_video
 from mol_edu.stats import bootstrap_metric, compare, subject_confusions, uf1_of, acc_of
 from mol_edu.ststnet import STSTNetConfig, classification_terms
 from mol_edu.synthetic import SyntheticMicroExpressions
 from mol_edu.train import Trainer, TrainConfig, predict
+from machine import machine
 
 SHIFTS = (-8, -4, -2, -1, 0, 1, 2, 4, 8)   # video frames added to the sheet's apex at test time
 TRAIN_RULES = ("sheet", "midpoint", "middle")
@@ -191,8 +191,7 @@ def main(argv=None):
     moved = {k: {"clips_moved": float(np.mean(rules[f"sheet{k:+d}"] != rules["sheet+0"])),
                  "mean_clip_frames": float(np.abs(rules[f"sheet{k:+d}"] - rules["sheet+0"]).mean())} for k in SHIFTS}
     result = {"command": "python benchmarks/bench_keyframes.py " + " ".join(argv),
-              "machine": {**environment_info("cpu"), "logical_cpus": os.cpu_count(), "machine": platform.machine(),
-                          "load_average_before": load0, "load_average_after": os.getloadavg()},
+              "machine": machine(load0),
               "clips": len(corpus), "videos": len(keys), "folds": subjects, "seeds": seeds, "iterations": iterations,
               "shifts": list(SHIFTS), "apex_moves": moved, "conditions": conditions, "comparisons": comparisons,
               "mol": mol, "video_keys": keys, "labels": labels.tolist(),

@@ -18,7 +18,6 @@ finished (targets, seed) is appended to <work>/runs.jsonl, so a rerun resumes.
 import argparse
 import json
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -27,12 +26,13 @@ import numpy as np
 import torch
 
 from mol_edu.cli import DEMO, build_model, input_size, load_dataset, model_spec
-from mol_edu.core import atomic_write_bytes, atomic_write_text, environment_info, seed_everything
+from mol_edu.core import atomic_write_bytes, atomic_write_text, seed_everything
 from mol_edu.loso import fold_subjects, split_by_subject
 from mol_edu.pretrained import score_pretrained
 from mol_edu.synthetic import SyntheticMicroExpressions
 from mol_edu.train import TrainConfig, Trainer
 from mol_edu.truth import Relabelled, teacher_labels, truth_scores
+from machine import machine
 
 
 def load_or_make_teachers(ds, key: str, path: Path) -> dict:
@@ -122,8 +122,7 @@ def main(argv=None):
                            "dlib_nme_to_truth": first["landmarks"]["dlib_vs_truth"],
                            "dlib_missed_training_frames": int(lab["missed"]) if "teachers" in a.targets else None},
               "students": summary, "runs": [r for rs in rows.values() for r in rs],
-              "machine": {**environment_info("cpu"), "logical_cpus": os.cpu_count(), "machine": platform.machine(),
-                          "load_average_before": load0, "load_average_after": os.getloadavg()},
+              "machine": machine(load0),
               "seconds": time.time() - t_start}
     atomic_write_text(a.out, json.dumps(result, indent=1) + "\n")
     print(f"wrote {a.out}")
