@@ -1,6 +1,7 @@
-"""The ablation and student paragraphs of benchmarks/README.md, written from their results files (between markers).
+"""The ablation, student and model-speed paragraphs of benchmarks/README.md, written from their results files
+(between markers).
 
-    python benchmarks/readme_tables.py           # rewrite the two paragraphs
+    python benchmarks/readme_tables.py           # rewrite the paragraphs
     python benchmarks/readme_tables.py --check   # exit 1 if the README differs from what the results files say
 """
 import json
@@ -47,13 +48,73 @@ each took its nearest found frame), seeds {', '.join(map(str, st['seeds']))}; sc
 |---|---|---|---|---|---|
 """ + "\n".join(f"| {k} | {f(s['flow_epe_to_truth'])} | {f(s['flow_epe_to_tvl1'])} | {f(s['nme_to_truth'])} | {f(s['nme_to_dlib'])} | {f(s['uf1'])} |" for k, s in S.items()) + """
 <!-- /student -->"""
+ms = json.loads((R / "model_speed.json").read_text())
+mo, pd = ms["model"], ms["predictors"]
+mach = mo["machine"]
+keys = [f"{r['threads']}/{r['variant']}" for r in mo["rows"]]
+head = " | ".join(f"{k.split('/', 1)[0]} thr., {k.split('/', 1)[1]}" for k in keys)
+mod_names = [n for n, v in mo["modules"][keys[0]]["shares"].items() if v >= 0.03]
+mod_rows = "\n".join(f"| {n} | " + " | ".join(f"{100 * mo['modules'][k]['shares'].get(n, 0):.0f}%" for k in keys) + " |" for n in mod_names)
+op_names = list(dict.fromkeys(n for k in keys for n in list(mo["ops"][k])[:6]))
+op_rows = "\n".join(f"| {n} | " + " | ".join(f"{100 * mo['ops'][k].get(n, 0):.0f}%" for k in keys) + " |" for n in op_names)
+variants = list(dict.fromkeys(r["variant"] for r in mo["rows"]))
+worst = {v: max(max(r["x_roofline"].values()) for r in mo["rows"] if r["variant"] == v) for v in variants}
+by = {(r["threads"], r["variant"]): r for r in mo["rows"]}
+first, last = variants[0], variants[-1]
+gain = ", ".join(f"{t} thread{'s' * (t > 1)}: forward b{B_} {by[t, first]['forward_bB_s_per_clip'] / by[t, last]['forward_bB_s_per_clip']:.2f}x, "
+                 f"step {by[t, first]['step_s'] / by[t, last]['step_s']:.2f}x"
+                 for t in dict.fromkeys(r["threads"] for r in mo["rows"]) for B_ in [mo["rows"][0]["batch"]])
+pr_rows = "\n".join(f"| {r['level']} | {r['in_channels']} | {r['size']} x {r['size']} | {r['method']} | {r['fwd_ms']:.1f} | {r['fwd_bwd_ms']:.1f} |" for r in pd["rows"])
+gf = mo["gflop_per_clip"]
+bb = mo["rows"][0]["batch"]
+M = f"""<!-- model_speed -->
+**Before and after, in one run** — `{mo['command'].strip()}` (results `benchmarks/model_speed.json`, released preset,
+fp32). Machine: {mach['cpu']} ({mach['cpu_capability']}), {mach['logical_cpus']} logical CPUs, torch {mach['torch']},
+load average {mach['load_average_before'][0]:.2f} at the start, {mach['load_average_after'][0]:.2f} at the end. Roofline =
+{gf['forward']:.1f} GFLOP per clip forward and {gf['forward_backward']:.1f} GFLOP forward + backward
+(`torch.utils.flop_counter`, batch 1), divided by the median of the run's 2048x2048 fp32 GEMM rates at the same thread
+count (one per round). Each figure is the median of {mo['repeats']} rounds; within a round every predictor method runs
+once in turn, and the two malloc policies run one after the other. Training step = stand-in joint loss + backward +
+AdamW, batch {bb}. Variant = predictor / malloc: `conv` is the plain `conv2d` predictor, `gemm` the matrix product +
+col2im (chapter 05, now the default on a CPU); `default` is glibc's malloc as it comes, `reuse` is
+`mol_edu.core.reuse_freed_memory()` (chapter 00, which `mol-train` now calls on a CPU). `conv/default` is the code as it
+was before, `gemm/reuse` what `mol-train` runs now.
+
+| threads | variant | GEMM GFLOP/s | forward b1 (s/clip) | forward b{bb} (s/clip) | step b{bb} (s) | x roofline: fwd b1 / fwd b{bb} / step | page faults per step |
+|---|---|---|---|---|---|---|---|
+""" + "\n".join(f"| {r['threads']} | {r['variant']} | {r['gemm_gflops']:.0f} | {r['forward_b1_s']:.3f} | {r['forward_bB_s_per_clip']:.3f} | {r['step_s']:.2f} | {r['x_roofline']['forward_b1']:.2f} / {r['x_roofline']['forward_bB']:.2f} / {r['x_roofline']['step']:.2f} | {r['page_faults']['step']:,.0f} |" for r in mo["rows"]) + """
+
+Largest x roofline over the six figures of each variant (target: at most 1.5): """ + ", ".join(f"{v} {w:.2f}" for v, w in worst.items()) + f""".
+Speed-up of {last} over {first}: {gain}.
+
+Forward of one clip by module (share of its time, module hooks; nested rows are inside `flow_head`):
+
+| module | {head} |
+|---|{'---|' * len(keys)}
+{mod_rows}
+
+One training step by operator (share of the profiler's self time, batch {bb}):
+
+| operator | {head} |
+|---|{'---|' * len(keys)}
+{op_rows}
+
+The predictors alone, `{pd['command'].strip()}` ({pd['pairs']} pairs = batch {pd['pairs'] // 7} clips, {pd['threads']} thread,
+median of {pd['repeats']} alternating rounds; levels 6 and 5 take well under a millisecond and are left out):
+
+| level | C in | size | method | forward (ms) | forward + backward (ms) |
+|---|---|---|---|---|---|
+{pr_rows}
+<!-- /model_speed -->"""
 p = R / "README.md"; s = old = p.read_text()
-for tag, text in (("ablations", A), ("student", B)):
+for tag, text in (("ablations", A), ("student", B), ("model_speed", M)):
     a, b = f"<!-- {tag} -->", f"<!-- /{tag} -->"
     if a in s: s = s[:s.index(a)] + text + s[s.index(b) + len(b):]
     else:
-        anchor = "\n## GPU\n"; s = s.replace(anchor, "\n" + text + "\n" + anchor)
+        anchor = "\n**Whole model, released preset**" if tag == "model_speed" else "\n## GPU\n"
+        if anchor not in s: raise SystemExit(f"benchmarks/README.md: no place for the {tag} paragraph ({anchor.strip()!r} is gone)")
+        s = s.replace(anchor, "\n" + text + "\n" + anchor, 1)
 if "--check" in sys.argv[1:]:
-    if s != old: raise SystemExit("benchmarks/README.md: the ablation or student paragraph differs from its results file; run python benchmarks/readme_tables.py")
+    if s != old: raise SystemExit("benchmarks/README.md: the ablation, student or model-speed paragraph differs from its results file; run python benchmarks/readme_tables.py")
 else:
     p.write_text(s)

@@ -22,7 +22,7 @@ from fastcore.script import call_parse, Param, store_true
 from torch.utils.data import DataLoader, Dataset
 
 from .checkpoint import load_weights, read_checkpoint_meta
-from .core import atomic_write_text, environment_info, get_device, run_command, training_threads
+from .core import atomic_write_text, environment_info, get_device, reuse_freed_memory, run_command, training_threads
 from .loso import (LOSOConfig, confusion_matrix, format_summary, pool_by_video, run_loso, scores_from_confusion,
                           write_report)
 from .train import (PRESET_ALIASES, REPORTED_ERRORS, AdaptThreads, TinyJointNet, TrainConfig, canonical_preset,
@@ -278,6 +278,7 @@ def train_main(**options) -> dict:
     elif adapt: torch.set_num_threads(training_threads())   # a busy core gets no thread; AdaptThreads keeps counting
     # (OMP_NUM_THREADS is the user's or torchrun's choice, one thread per process by default: it stands)
     rank, world, dev, trainer_cls, distributed = _launch(o.device)
+    if torch.device(dev).type == "cpu": reuse_freed_memory()   # large tensors reuse their pages (chapter 00)
     cfg, over = _recipe(o), _model_overrides(o)
     probe = model_spec(o.arch, 5, **over)
     ds, ds_info = load_dataset(o.dataset, input_size(probe), o.subjects, o.videos_per_class, o.data_seed, o.workers,

@@ -24,7 +24,8 @@ import torch
 # %% auto #0
 __all__ = ['DEVICE_ENV', 'SHAPE_LEGEND', 'TRACEBACK_ENV', 'get_device', 'seed_everything', 'check_shape', 'atomic_write',
            'atomic_write_bytes', 'atomic_write_text', 'atomic_directory', 'environment_info', 'run_command',
-           'median_seconds', 'usable_cores', 'busy_cores', 'training_threads', 'free_threads', 'eval_mode', 'smoke_cli']
+           'median_seconds', 'usable_cores', 'busy_cores', 'training_threads', 'free_threads', 'reuse_freed_memory',
+           'eval_mode', 'smoke_cli']
 
 # %% ../nbs/00_core.ipynb #c006
 DEVICE_ENV = "MOL_EDU_DEVICE"  # environment variable that overrides the automatic device choice
@@ -236,6 +237,20 @@ def free_threads(others: float, # cores' worth of CPU time other processes use
     "One thread per usable core that `others` leaves free (rounded), at least one and at most `max_threads`."
     n = cores or usable_cores()
     return max(1, min(max_threads or n, int(n - others + 0.5)))
+
+# %% ../nbs/00_core.ipynb #c018q2
+_M_TRIM_THRESHOLD, _M_MMAP_MAX = -1, -4   # mallopt's parameter numbers (glibc's malloc.h)
+
+def reuse_freed_memory(on: bool = True, # keep freed memory for reuse (True) or restore glibc's defaults (False)
+                      ) -> bool: # whether the setting applied (False where the C library is not glibc)
+    "Let glibc's malloc serve large blocks from its heap and keep freed memory, so big tensors reuse their pages."
+    import ctypes
+    import ctypes.util
+    if platform.libc_ver()[0] != "glibc": return False
+    try: libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    except OSError: return False
+    trim, mmaps = (2 ** 31 - 1, 0) if on else (128 * 1024, 65536)   # glibc's defaults: 128 KiB, 65536 mappings
+    return bool(libc.mallopt(_M_TRIM_THRESHOLD, trim)) and bool(libc.mallopt(_M_MMAP_MAX, mmaps))
 
 # %% ../nbs/00_core.ipynb #c018s
 @contextmanager

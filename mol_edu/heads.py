@@ -11,13 +11,14 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from fastcore.basics import patch
+from torch.autograd.function import once_differentiable
 
 from .core import check_shape
 from .correlation import LocalCorrelation
 
 # %% auto #0
-__all__ = ['LEAKY_SLOPE', 'MER_NORMS', 'conv_bn_lrelu', 'up2', 'deconv_as_conv_weight', 'deconv2x', 'flow_decoder_widths',
-           'FlowHead', 'LandmarkHead', 'temporal_normalise', 'ExpressionHead']
+__all__ = ['LEAKY_SLOPE', 'MER_NORMS', 'conv_bn_lrelu', 'up2', 'deconv_as_conv_weight', 'deconv2x', 'FlowPredictor',
+           'flow_decoder_widths', 'FlowHead', 'LandmarkHead', 'temporal_normalise', 'ExpressionHead']
 
 # %% ../nbs/05_heads.ipynb #c006
 LEAKY_SLOPE = 0.1  # FlowNetC's LeakyReLU slope, also the `a` of its Kaiming init
@@ -53,6 +54,72 @@ def deconv2x(x: torch.Tensor, # (N, C_in, h, w)
     if not as_conv: return F.conv_transpose2d(x, weight, None, stride=2, padding=1)
     return F.pixel_shuffle(F.conv2d(x, deconv_as_conv_weight(weight), None, padding=1), 2)
 
+# %% ../nbs/05_heads.ipynb #c010b
+class _GemmConv3x3(torch.autograd.Function):
+    "3x3 pad-1 convolution without bias over inputs split by channels: one matrix product per part, then col2im."
+    @staticmethod
+    def forward(ctx, weight, *parts):
+        o, (n, _, h, w) = weight.shape[0], parts[0].shape
+        sizes = [p.shape[1] for p in parts]
+        # row o*9 + k holds tap k of the flipped kernel: F.fold adds column k at the offset of tap 8 - k
+        taps = weight.flip(2, 3).permute(0, 2, 3, 1).reshape(9 * o, -1)
+        cols = None
+        for t, p in zip(taps.split(sizes, 1), parts):
+            z = torch.bmm(t.expand(n, -1, -1), p.flatten(2))  # (N, 9*o, H*W); expand is a view
+            cols = z if cols is None else cols.add_(z)
+        ctx.save_for_backward(taps, *parts)
+        ctx.sizes = sizes
+        return F.fold(cols, (h, w), 3, padding=1)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):
+        taps, *parts = ctx.saved_tensors
+        cols = F.unfold(grad, 3, padding=1)  # the adjoint of fold: (N, 9*o, H*W)
+        per_part = list(zip(taps.split(ctx.sizes, 1), parts))
+        g_parts = [torch.bmm(t.t().expand(len(p), -1, -1), cols).view_as(p) if ctx.needs_input_grad[1 + k] else None
+                   for k, (t, p) in enumerate(per_part)]
+        g_weight = None
+        if ctx.needs_input_grad[0]:
+            g_taps = torch.cat([torch.bmm(cols, p.flatten(2).transpose(1, 2)).sum(0) for _, p in per_part], 1)
+            g_weight = g_taps.view(grad.shape[1], 3, 3, -1).permute(0, 3, 1, 2).flip(2, 3)
+        return (g_weight, *g_parts)
+
+
+class FlowPredictor(nn.Conv2d):
+    "predict_flow_l: a 3x3 pad-1 conv without bias to 2 channels, on one tensor or on its channel parts."
+    methods = ("auto", "gemm", "conv")
+    def __init__(self,
+                 in_channels: int, # channels of x_l (the parts' channels in all)
+                 method: str = "auto", # "gemm" (matrix product + col2im), "conv" (cat + conv2d) or "auto"
+                ):
+        super().__init__(in_channels, 2, 3, 1, 1, bias=False)
+        self.method = method
+        self.choose_method(torch.empty(0))  # reject an unknown method now, not at the first forward
+
+    def choose_method(self, x: torch.Tensor) -> str:
+        "The method for input `x`: 'auto' is 'gemm' for float32 on the CPU outside autocast, else 'conv'."
+        if self.method not in self.methods:
+            raise ValueError(f"FlowPredictor: method must be one of {self.methods}, got {self.method!r}")
+        autocast = torch.is_autocast_enabled(x.device.type)
+        if self.method == "auto":
+            return "gemm" if x.device.type == "cpu" and x.dtype == torch.float32 and not autocast else "conv"
+        if self.method == "gemm" and autocast:
+            raise ValueError("FlowPredictor: method 'gemm' does not run under autocast; use 'auto' or 'conv'")
+        return self.method
+
+    def forward(self, *parts: torch.Tensor) -> torch.Tensor:
+        "(N, C_1, H, W), (N, C_2, H, W), ... with C_1 + C_2 + ... = in_channels -> (N, 2, H, W)"
+        if not parts: raise ValueError("FlowPredictor: expected at least one input")
+        total = sum(p.shape[1] if p.dim() == 4 else -1 for p in parts)
+        if total != self.in_channels:
+            shapes = ", ".join(str(tuple(p.shape)) for p in parts)
+            raise ValueError(f"FlowPredictor: inputs {shapes}: expected (N, C, H, W) parts with "
+                             f"{self.in_channels} channels in all")
+        if self.choose_method(parts[0]) == "gemm": return _GemmConv3x3.apply(self.weight, *parts)
+        x = torch.cat(parts, 1) if len(parts) > 1 else parts[0]
+        return F.conv2d(x, self.weight, None, 1, 1)
+
 # %% ../nbs/05_heads.ipynb #c011a
 def flow_decoder_widths(in_channels: int, # channels of a frame: the last skip
                         conv1: int, conv2: int, # per-frame encoder widths (frame k's skips)
@@ -83,10 +150,12 @@ class FlowHead(nn.Module):
                  deconv: tuple = (512, 256, 128, 128, 64, 32), # widths of deconv5 ... deconv0
                  deconv_as_conv: bool = False, # transposed convs as 3x3 conv + pixel_shuffle (same numbers; slower on CPU)
                  corr_method: str = "auto", # LocalCorrelation's method
+                 predictor: str = "auto", # FlowPredictor's method: "gemm", "conv" or "auto" (gemm for float32 on CPU)
                 ):
         super().__init__()
         if len(deconv) != 6: raise ValueError(f"deconv: expected 6 widths (deconv5 ... deconv0), got {len(deconv)}")
         self.in_channels, self.f5c_channels, self.deconv_as_conv = in_channels, f5c_channels, deconv_as_conv
+        self.predictor = predictor
         self.conv1 = conv_bn_lrelu(in_channels, conv1, 6, 2, 2)  # H/2
         self.conv2 = conv_bn_lrelu(conv1, conv2, 4, 2, 1)  # H/4
         self.conv3 = conv_bn_lrelu(conv2, conv3, 2, 2, 0)  # H/8
@@ -109,7 +178,7 @@ class FlowHead(nn.Module):
 def _add_decoder(self: FlowHead, deconv: tuple):
     "Register predict_flow6 ... predict_flow0, then deconv{l-1} and upsampled_flow{l}_to_{l-1} for l = 6 ... 1."
     for l, c_in in zip(self.levels, self.decoder_widths):
-        setattr(self, f"predict_flow{l}", nn.Conv2d(c_in, 2, 3, 1, 1, bias=False))
+        setattr(self, f"predict_flow{l}", FlowPredictor(c_in, self.predictor))
     for l, c_in, dec in zip(self.levels[:-1], self.decoder_widths, deconv):
         setattr(self, f"deconv{l - 1}", nn.Sequential(up2(c_in, dec), nn.LeakyReLU(LEAKY_SLOPE)))
         setattr(self, f"upsampled_flow{l}_to_{l - 1}", up2(2, 2))
@@ -125,6 +194,14 @@ def reset_parameters(self: FlowHead):
 def strides(self: FlowHead) -> int:
     "Total stride of the encoder (2**6 = 64): H and W must be multiples of it."
     return 2 ** self.levels[0]
+
+@patch
+def use_predictor(self: FlowHead, method: str) -> FlowHead:
+    "Set every predict_flow_l's method ('auto', 'gemm' or 'conv'); returns the head."
+    for l in self.levels: getattr(self, f"predict_flow{l}").method = method
+    self.predictor = method
+    FlowPredictor(1, method)  # reject an unknown method here
+    return self
 
 # %% ../nbs/05_heads.ipynb #c017
 def _pairs(t: torch.Tensor, B: int, first: bool) -> torch.Tensor:
@@ -167,8 +244,9 @@ def forward(self: FlowHead, frames, g_first, g_second):
         flow = getattr(self, f"predict_flow{l}")(feat)
         flow_up = up(getattr(self, f"upsampled_flow{l}_to_{l - 1}"), flow)
         deconv = F.leaky_relu(up(getattr(self, f"deconv{l - 1}")[0], feat), LEAKY_SLOPE)
-        feat = torch.cat([skip, deconv, flow_up], 1)
-    flow0 = self.predict_flow0(feat)  # (B*P, 2, H, W)
+        parts = (skip, deconv, flow_up)
+        if l > 1: feat = torch.cat(parts, 1)
+    flow0 = self.predict_flow0(*parts)  # x_0 itself is never built: the predictor reads its three parts
     return flow0.unflatten(0, (B, P))
 
 # %% ../nbs/05_heads.ipynb #c029

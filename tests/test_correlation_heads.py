@@ -14,7 +14,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from mol_edu.correlation import (LocalCorrelation, correlation_by_matmul, correlation_by_shifts, correlation_index)
-from mol_edu.heads import ExpressionHead, FlowHead, LandmarkHead, deconv2x, deconv_as_conv_weight
+from mol_edu.heads import ExpressionHead, FlowHead, FlowPredictor, LandmarkHead, deconv2x, deconv_as_conv_weight
 from mol_edu.released import convert_released_heads
 
 SPEC_KEYS = Path("/work/shared/spec/official_state_dict_keys.txt")
@@ -126,6 +126,40 @@ def test_deconv_as_conv_equals_conv_transpose(c_in, c_out, h, w):
     gp = torch.autograd.grad((plain * up).sum(), (x, wt))
     for a, b in zip(gf, gp): torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
     with pytest.raises(ValueError, match="4x4"): deconv_as_conv_weight(torch.zeros(2, 2, 3, 3))
+
+
+# ------------------------------------------------------------------ flow predictors: matrix product + col2im
+@pytest.mark.parametrize("sizes,h,w", [((1, 6, 2), 10, 12), ((35,), 16, 16), ((4, 3), 1, 1), ((7, 1, 2), 3, 9)])
+def test_gemm_predictor_equals_conv2d_of_the_concatenation(sizes, h, w):
+    g = torch.Generator().manual_seed(sum(sizes) + h)
+    parts = [torch.randn(3, c, h, w, generator=g, requires_grad=True) for c in sizes]
+    pred = FlowPredictor(sum(sizes), "gemm")
+    ref = F.conv2d(torch.cat(parts, 1), pred.weight, None, 1, 1)
+    out = pred(*parts)
+    torch.testing.assert_close(out, ref, rtol=1e-5, atol=1e-5)
+    up = torch.randn(ref.shape, generator=g)
+    got = torch.autograd.grad((out * up).sum(), [pred.weight, *parts])
+    want = torch.autograd.grad((ref * up).sum(), [pred.weight, *parts])
+    for a, b in zip(got, want): torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+
+
+def test_flow_head_predictor_methods_agree_in_value_and_every_gradient():
+    torch.manual_seed(0)
+    frames, g1 = torch.rand(2, 4, 1, 64, 64), torch.randn(2, 3, 16, 8, 8)
+    head = tiny_head()
+    assert head.predict_flow0.choose_method(frames) == "gemm" and isinstance(head.predict_flow0, nn.Conv2d)
+    grads = {}
+    for method in ("gemm", "conv"):
+        head.use_predictor(method).zero_grad()
+        out = head(frames, g1, g1)                                     # training mode: BatchNorm on the batch
+        (out * torch.linspace(-1, 1, out.numel()).view_as(out)).sum().backward()
+        grads[method] = (out.detach(), {n: p.grad.clone() for n, p in head.named_parameters()})
+    torch.testing.assert_close(grads["gemm"][0], grads["conv"][0], rtol=1e-4, atol=1e-5)
+    for n, gc in grads["conv"][1].items():
+        torch.testing.assert_close(grads["gemm"][1][n], gc, rtol=1e-3, atol=1e-4 * gc.abs().max().item() + 1e-7, msg=n)
+    with pytest.raises(ValueError, match="method must be one of"): head.use_predictor("winograd")
+    with pytest.raises(ValueError, match="35 channels in all|7 channels in all"):
+        head.use_predictor("gemm").predict_flow0(frames[:, 0], frames[:, 0])
 
 
 # ------------------------------------------------------------------ released-format state dicts

@@ -81,3 +81,28 @@ def test_the_mid_run_benchmark_counts_each_phase_apart():
     assert [r["steps_per_s"] for r in rates] == [1.0, 2.0, 1.0]   # 2 steps in 2 s, 2 in 1 s, 1 in 1 s
     assert [r["threads"] for r in rates] == [[2], [1], [2]]
     assert phase_rates([(5.0, 1)], [0.0, 1.0])[0]["steps_per_s"] == 0.0   # steps outside every phase are not counted
+
+
+PROBE = """
+import resource, sys, torch
+from mol_edu.core import reuse_freed_memory
+applied = reuse_freed_memory(sys.argv[1] == "reuse")
+faults = []
+for _ in range(8):
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    torch.ones(16 * 2 ** 20)
+    faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+print(applied, *faults)
+"""
+
+
+def test_reused_memory_stops_the_page_faults_of_large_tensors_and_can_be_undone():
+    runs = {mode: subprocess.run([sys.executable, "-c", PROBE, mode], capture_output=True, text=True, check=True).stdout.split()
+            for mode in ("reuse", "default")}
+    applied = runs["reuse"][0] == "True"
+    if not applied: pytest.skip("not glibc: reuse_freed_memory does nothing here")
+    reuse, default = [int(x) for x in runs["reuse"][1:]], [int(x) for x in runs["default"][1:]]
+    assert runs["default"][0] == "True"                       # restoring the defaults applies too
+    assert min(default) > 10_000                              # 64 MiB = 16,384 pages, mapped afresh every round
+    assert max(reuse[-3:]) < min(default) / 100, (reuse, default)   # the heap grows at most twice, then is reused
+    assert sum(reuse) < sum(default) / 2
