@@ -4,6 +4,7 @@ released CCC reading and with the released expression head, trained on the same 
 
 Usage: python benchmarks/bench_ablations.py [--seeds 2024 2025 2026] [--iterations 500] [--held_out 6]
                                             [--variants full "no FCC" ...] [--out benchmarks/ablations.json] [--threads 1]
+                                            [--scheme sides --train_videos_per_class 6 --out benchmarks/ablations_sides.json]
 
 Two processes can share a 2-core machine (one thread each) running different --variants into different --out
 files; `--merge` then adds one file's runs to the other's. The baselines of chapters 28a/28b ("3D CNN (baseline)", "STSTNet (baseline, apex from the exact flow)") can be named
@@ -90,20 +91,30 @@ def main(argv=None):
     p.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=[*VARIANTS, *BASELINES])
     p.add_argument("--out", default="benchmarks/ablations.json")
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--scheme", default="casme2", help="class scheme of the synthetic corpus, e.g. 'sides' (chapter 10b: "
+                   "classes told apart only by the relation of distant regions)")
+    p.add_argument("--train_videos_per_class", type=int, default=DEMO["videos_per_class"],
+                   help="training videos per class and subject (the demo's 4)")
     p.add_argument("--merge", nargs="+", default=[], help="results files of the same protocol (e.g. written by a second "
                    "process running other variants side by side): their runs are added before any training")
     a = p.parse_args(argv)
     argv = sys.argv[1:] if argv is None else argv
     torch.set_num_threads(a.threads)
     t_start, load0, out = time.time(), os.getloadavg(), Path(a.out)
-    ds, info = load_dataset("synthetic", 64, DEMO["subjects"], DEMO["videos_per_class"], 0)
+    if a.scheme == "casme2" and a.train_videos_per_class == DEMO["videos_per_class"]:
+        ds, info = load_dataset("synthetic", 64, DEMO["subjects"], DEMO["videos_per_class"], 0)   # the demo's corpus
+    else:
+        syn = SyntheticMicroExpressions(subjects=DEMO["subjects"], videos_per_class=a.train_videos_per_class, seed=0,
+                                        size=64, scheme=a.scheme)
+        ds, info = InMemoryClips(syn), {"repr": repr(syn)}
     held = fold_subjects(ds.subjects, a.held_out, 0)
     keep = [i for i, s in enumerate(ds.clip_subjects) if s not in held]
     train_ds = torch.utils.data.Subset(ds, keep)
     test = InMemoryClips(SyntheticMicroExpressions(subjects=DEMO["subjects"], videos_per_class=a.videos_per_class,
-                                                   seed=1, size=64).subset(held))
+                                                   seed=1, size=64, scheme=a.scheme).subset(held))
     protocol = {"corpus": info["repr"], "held_out": held, "test_videos_per_class": a.videos_per_class,
-                "test_data_seed": 1, "iterations": a.iterations, "recipe": DEMO["preset"]}
+                "test_data_seed": 1, "iterations": a.iterations, "recipe": DEMO["preset"],
+                **({"scheme": a.scheme} if a.scheme != "casme2" else {})}
     old = json.loads(out.read_text()) if out.exists() else None
     if old is not None and old["protocol"] != protocol:
         raise SystemExit(f"bench_ablations: {out} holds runs of another protocol; use another --out")

@@ -1,4 +1,4 @@
-"""The ablation, student and model-speed paragraphs of benchmarks/README.md, written from their results files
+"""The ablation, student, model-speed and demo-seeds paragraphs of benchmarks/README.md, written from their results files
 (between markers).
 
     python benchmarks/readme_tables.py           # rewrite the paragraphs
@@ -12,9 +12,12 @@ R = Path(__file__).resolve().parent
 abl = json.loads((R / "ablations.json").read_text())
 st = json.loads((R / "student.json").read_text())
 pr = abl["protocol"]
-rows = "\n".join(f"| full vs {c['b']} | {c['uf1']['a']:.3f} / {c['uf1']['b']:.3f} | {c['uf1']['diff']:+.3f} | "
-                 f"[{c['uf1']['low']:+.3f}, {c['uf1']['high']:+.3f}] | {c['permutation_p']:.4f} | "
-                 f"{' '.join(f'{q:.3f}' for q in c['mcnemar_p'])} | {'yes' if c['real'] else 'no'} |" for c in abl["comparisons"])
+def comparison_rows(abl: dict) -> str:
+    "One table row per comparison of a bench_ablations results file."
+    return "\n".join(f"| full vs {c['b']} | {c['uf1']['a']:.3f} / {c['uf1']['b']:.3f} | {c['uf1']['diff']:+.3f} | "
+                     f"[{c['uf1']['low']:+.3f}, {c['uf1']['high']:+.3f}] | {c['permutation_p']:.4f} | "
+                     f"{' '.join(f'{q:.3f}' for q in c['mcnemar_p'])} | {'yes' if c['real'] else 'no'} |" for c in abl["comparisons"])
+rows = comparison_rows(abl)
 secs = sum(r["seconds"] for r in abl["runs"])
 A = f"""<!-- ablations -->
 Ablations and baselines with power (results `benchmarks/ablations.json`, chapter 26): `python benchmarks/bench_ablations.py`
@@ -106,15 +109,50 @@ median of {pd['repeats']} alternating rounds; levels 6 and 5 take well under a m
 |---|---|---|---|---|---|
 {pr_rows}
 <!-- /model_speed -->"""
+sd = json.loads((R / "ablations_sides.json").read_text())
+sp = sd["protocol"]
+SD = f"""<!-- ablations_sides -->
+Distant relations only (results `benchmarks/ablations_sides.json`, chapter 26): the same protocol on chapter 10b's
+`scheme="sides"` corpus ({sp['corpus']}), where "same side" and "opposite sides" differ only in whether the moving
+brow and lip corner are on the same half of the face; `{sd['command'].strip()}` joins two processes' runs (their
+commands are in chapter 26). Seeds {', '.join(map(str, sd['complete_seeds']))}, {sp['iterations']} iterations, {len(sd['runs'][0]['videos'])}
+fresh test videos of {', '.join(sp['held_out'])}; columns as above:
+
+| comparison | UF1 A / B | difference | 95 % interval | permutation p | McNemar p per seed | real |
+|---|---|---|---|---|---|---|
+{comparison_rows(sd)}
+
+UF1 of the {len(sd['scores'])} variants: {min(v['uf1']['mean'] for v in sd['scores'].values()):.3f} to {max(v['uf1']['mean'] for v in sd['scores'].values()):.3f} (guessing among 3 classes: 0.333);
+{'none' if not any(c['real'] for c in sd['comparisons']) else 'some'} of the differences real. Chapter 26 adds the pair accuracy (same against opposite side), which stays below 0.5 for every variant.
+<!-- /ablations_sides -->"""
+ds = json.loads((R / "demo_seeds.json").read_text())
+de, uv = ds["environment"], ds["uf1_video"]
+worst = min(ds["runs"], key=lambda r: r["video"]["uf1"])
+loads = [x[0] for x in ds["load_average"]]
+D = f"""<!-- demo_seeds -->
+Spread over training seeds (`.venv/bin/python benchmarks/bench_demo_seeds.py --threads 1`, run as two processes side by
+side, `--seeds 2024 2025 2026` and `--seeds 2027 2028` with their own `--out`/`--runs`, then joined with `--merge`;
+results in `benchmarks/demo_seeds.json`). Same corpus (data seed 0), same folds ({', '.join(ds['runs'][0]['folds'])}), only the
+training seed changes; one thread per run on the shared {de['cpu']} VM ({de['cpu_capability']}, torch {de['torch']}, code
+{de['git_commit'][:7]}{'+changes' if de['git_commit'].endswith('+dirty') else ''}; load average {min(loads):.1f}-{max(loads):.1f}).
+
+| training seed | UF1 per video | ACC per video | UF1 per clip | EPE (px) | NME (outer eye corners) | wall time |
+|---|---|---|---|---|---|---|
+""" + "\n".join(f"| {r['seed']} | {r['video']['uf1']:.3f} | {r['video']['acc']:.3f} | {r['clip']['uf1']:.3f} | {r['epe']:.3f} | {r['nme_outer_corners']:.4f} | {r['wall_seconds']:.0f} s |" for r in ds["runs"]) + f"""
+
+UF1 per video over {uv['n']} seeds: mean {uv['mean']:.3f}, min {uv['min']:.3f}, max {uv['max']:.3f}. The bar of a worst seed above 0.6 is
+**{'met' if uv['min'] > 0.6 else 'not met'}** at this budget (seed {worst['seed']}: {worst['video']['uf1']:.3f}); the single-run figures below are one draw from this spread.
+<!-- /demo_seeds -->"""
 p = R / "README.md"; s = old = p.read_text()
-for tag, text in (("ablations", A), ("student", B), ("model_speed", M)):
+for tag, text in (("ablations", A), ("ablations_sides", SD), ("student", B), ("model_speed", M), ("demo_seeds", D)):
     a, b = f"<!-- {tag} -->", f"<!-- /{tag} -->"
     if a in s: s = s[:s.index(a)] + text + s[s.index(b) + len(b):]
     else:
-        anchor = "\n**Whole model, released preset**" if tag == "model_speed" else "\n## GPU\n"
+        anchor = {"model_speed": "\n**Whole model, released preset**", "demo_seeds": "\n| command | wall time | UF1 per video |",
+                  "ablations_sides": "\n<!-- student -->"}.get(tag, "\n## GPU\n")
         if anchor not in s: raise SystemExit(f"benchmarks/README.md: no place for the {tag} paragraph ({anchor.strip()!r} is gone)")
         s = s.replace(anchor, "\n" + text + "\n" + anchor, 1)
 if "--check" in sys.argv[1:]:
-    if s != old: raise SystemExit("benchmarks/README.md: the ablation, student or model-speed paragraph differs from its results file; run python benchmarks/readme_tables.py")
+    if s != old: raise SystemExit("benchmarks/README.md: the ablation, sides, student, model-speed or demo-seeds paragraph differs from its results file; run python benchmarks/readme_tables.py")
 else:
     p.write_text(s)

@@ -18,9 +18,10 @@ from .faces import FEATURE_REGIONS, MIRROR_PERM, eye_centre_distance
 from .identities import _size_hw
 
 # %% auto #0
-__all__ = ['AU_KERNELS', 'AU_NAMES', 'SCHEME_PROTOCOLS', 'CLASS_PATTERNS', 'CLASS_OVERLAPS', 'SCHEME_ALIASES', 'parse_aus',
-           'au_kernels', 'au_field', 'scheme_name', 'scheme_classes', 'class_patterns', 'au_profile', 'sample_field',
-           'backward_warp', 'invert_warp', 'warp_landmarks', 'exact_flow', 'region_motion_features']
+__all__ = ['AU_KERNELS', 'AU_NAMES', 'SCHEME_PROTOCOLS', 'CLASS_PATTERNS', 'SYNTHETIC_SCHEMES', 'CLASS_OVERLAPS',
+           'SCHEME_ALIASES', 'parse_aus', 'au_kernels', 'au_field', 'scheme_name', 'scheme_classes', 'class_patterns',
+           'au_profile', 'sample_field', 'backward_warp', 'invert_warp', 'warp_landmarks', 'exact_flow',
+           'region_motion_features']
 
 # %% ../nbs/10b_action_units.ipynb #au08
 # AU -> kernels on the subject's right side: (anchor landmarks, direction (dx, dy), sigma / IOD, weight, offset / IOD)
@@ -111,27 +112,39 @@ CLASS_PATTERNS = {   # scheme -> class -> AU patterns; class names and order com
         "negative": ["4", "4+7", "9", "10", "4+10", "15", "17", "15+17", "L14", "R14", "23"],
     },
 }
+SYNTHETIC_SCHEMES = {   # schemes of the synthetic corpus only (no dataset, no protocol): scheme -> class order
+    "sides": ["same side", "opposite sides", "both sides"],
+}
+CLASS_PATTERNS["sides"] = {   # one outer brow and one lip corner: alike region by region, told apart by their relation
+    "same side":      ["L2+L12", "R2+R12"],
+    "opposite sides": ["L2+R12", "R2+L12"],
+    "both sides":     ["2+12"],
+}
 # the real sheets' ambiguities, added with overlap=True (the same AUs under different labels = label noise)
 CLASS_OVERLAPS = {
     "casme2": {"others": ["4", "14", "L14", "R14", "7"], "disgust": ["4", "4+7"], "happiness": ["12+14"],
                "repression": ["12+15"]},
     "samm": {"others": ["4", "L14", "R14"], "happiness": ["7+12"], "contempt": ["14"]},
     "3class": {"negative": ["12+15", "L12"], "surprise": ["2"], "positive": ["L14"]},
+    "sides": {},
 }
 
 # %% ../nbs/10b_action_units.ipynb #au21
 SCHEME_ALIASES = {"casme2": "casme2", "casme2-5": "casme2", "casme": "casme2", "samm": "samm", "samm-5": "samm",
-                  "3class": "3class", "3": "3class", "smic": "3class", "megc": "3class", "megc2019": "3class"}
+                  "3class": "3class", "3": "3class", "smic": "3class", "megc": "3class", "megc2019": "3class",
+                  "sides": "sides"}
 
 def scheme_name(scheme: str) -> str:
-    "Canonical name of a class scheme ('casme2', 'samm' or '3class'; aliases such as 'smic' accepted)."
+    "Canonical name of a class scheme ('casme2', 'samm', '3class' or the synthetic 'sides'; aliases such as 'smic' accepted)."
     key = str(scheme).lower()
     if key not in SCHEME_ALIASES: raise ValueError(f"scheme: expected one of {sorted(SCHEME_ALIASES)}, got {scheme!r}")
     return SCHEME_ALIASES[key]
 
 def scheme_classes(scheme: str = "casme2") -> list[str]:
     "Class names of a scheme, in label order."
-    return list(PROTOCOLS[SCHEME_PROTOCOLS[scheme_name(scheme)]]["classes"])
+    s = scheme_name(scheme)
+    if s in SYNTHETIC_SCHEMES: return list(SYNTHETIC_SCHEMES[s])
+    return list(PROTOCOLS[SCHEME_PROTOCOLS[s]]["classes"])
 
 def class_patterns(scheme: str = "casme2", overlap: bool = False) -> dict[str, list[str]]:
     "AU patterns of each class; with `overlap` the real sheets' ambiguous patterns are added."

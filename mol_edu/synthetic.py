@@ -19,7 +19,7 @@ from fastcore.basics import patch
 from torch.utils.data import Dataset
 
 from .action_units import (_pixel_grid, au_field, au_profile, backward_warp, class_patterns, exact_flow,
-                                  parse_aus, scheme_classes, scheme_name, warp_landmarks)
+                                  parse_aus, scheme_classes, scheme_name, warp_landmarks, SYNTHETIC_SCHEMES)
 from .core import atomic_write_bytes, run_command
 from .datasets import CASME2_COLUMNS
 from .faces import clip_indices, n_clips
@@ -447,6 +447,8 @@ def write_casme2_corpus(out: str | Path, # output folder
     from tqdm.auto import tqdm
     out = Path(out)
     cfg = cfg or SynthConfig(view="canvas", size=192)
+    if scheme_name(cfg.scheme) in SYNTHETIC_SCHEMES:
+        raise ValueError(f"scheme: {cfg.scheme!r} has no dataset protocol, so no reader could label it; write casme2, samm or 3class")
     ds = SyntheticMicroExpressions(subjects, videos_per_class, seed, cfg)
     rows, hashes = [], {}
     rng = np.random.default_rng(_seed_of("first-frame", seed))
