@@ -198,9 +198,10 @@ def strides(self: FlowHead) -> int:
 @patch
 def use_predictor(self: FlowHead, method: str) -> FlowHead:
     "Set every predict_flow_l's method ('auto', 'gemm' or 'conv'); returns the head."
+    if method not in FlowPredictor.methods:
+        raise ValueError(f"FlowPredictor: method must be one of {FlowPredictor.methods}, got {method!r}")
     for l in self.levels: getattr(self, f"predict_flow{l}").method = method
     self.predictor = method
-    FlowPredictor(1, method)  # reject an unknown method here
     return self
 
 # %% ../nbs/05_heads.ipynb #c017

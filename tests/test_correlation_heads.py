@@ -158,6 +158,7 @@ def test_flow_head_predictor_methods_agree_in_value_and_every_gradient():
     for n, gc in grads["conv"][1].items():
         torch.testing.assert_close(grads["gemm"][1][n], gc, rtol=1e-3, atol=1e-4 * gc.abs().max().item() + 1e-7, msg=n)
     with pytest.raises(ValueError, match="method must be one of"): head.use_predictor("winograd")
+    assert head.predict_flow3.method == "conv"                        # a refused method changes nothing
     with pytest.raises(ValueError, match="35 channels in all|7 channels in all"):
         head.use_predictor("gemm").predict_flow0(frames[:, 0], frames[:, 0])
 
