@@ -85,7 +85,7 @@ class _GemmConv3x3(torch.autograd.Function):
             g_weight = g_taps.view(grad.shape[1], 3, 3, -1).permute(0, 3, 1, 2).flip(2, 3)
         return (g_weight, *g_parts)
 
-
+# %% ../nbs/05_heads.ipynb #c010b2
 class FlowPredictor(nn.Conv2d):
     "predict_flow_l: a 3x3 pad-1 conv without bias to 2 channels, on one tensor or on its channel parts."
     methods = ("auto", "gemm", "conv")
@@ -137,8 +137,7 @@ class FlowHead(nn.Module):
     def __init__(self,
                  in_channels: int = 1, # channels of a frame (grayscale)
                  conv1: int = 64, # widths of the per-frame encoder conv1, conv2, conv3
-                 conv2: int = 128,
-                 conv3: int = 256,
+                 conv2: int = 128, conv3: int = 256,
                  redir: int = 32, # width of conv_redir (frame k's own features)
                  f5c_channels: int = 128, # C of the F5C maps F_g concatenated for each frame
                  patch_size: int = 21, # correlation: displacements per axis
@@ -154,8 +153,7 @@ class FlowHead(nn.Module):
                 ):
         super().__init__()
         if len(deconv) != 6: raise ValueError(f"deconv: expected 6 widths (deconv5 ... deconv0), got {len(deconv)}")
-        self.in_channels, self.f5c_channels, self.deconv_as_conv = in_channels, f5c_channels, deconv_as_conv
-        self.predictor = predictor
+        self.in_channels, self.f5c_channels, self.deconv_as_conv, self.predictor = in_channels, f5c_channels, deconv_as_conv, predictor
         self.conv1 = conv_bn_lrelu(in_channels, conv1, 6, 2, 2)  # H/2
         self.conv2 = conv_bn_lrelu(conv1, conv2, 4, 2, 1)  # H/4
         self.conv3 = conv_bn_lrelu(conv2, conv3, 2, 2, 0)  # H/8
