@@ -122,6 +122,18 @@ def mol_video_predictions(run_dirs) -> tuple:
     return keys, labels, np.stack(rows)
 
 
+def mol_run_info(run_dirs) -> list:
+    "What each mol-train run was: its command, training seed, wall time and the machine it ran on (from its reports)."
+    out = []
+    for d in run_dirs:
+        config, summary = (json.loads((Path(d) / f).read_text()) for f in ("config.json", "summary.json"))
+        env = config.get("environment", {})
+        out.append({"run": str(d), "command": config["command"], "seed": config["train"]["seed"],
+                    "seconds": summary.get("seconds"), "threads": env.get("threads"), "cpu": env.get("cpu"),
+                    "git_commit": env.get("git_commit")})
+    return out
+
+
 def summarise(labels, subjects, preds, K, n=2000) -> dict:
     "Scores over seeds with 95 % intervals over subjects (bootstrap), per-seed UF1."
     cms, _ = subject_confusions(labels, preds, subjects, K)
@@ -183,11 +195,12 @@ def main(argv=None):
         if not set(mkeys) <= set(where): raise ValueError("mol_runs: videos that the STSTNet folds did not test")
         sel = np.array([where[k] for k in mkeys])
         msubs = [k.split("/")[0] for k in mkeys]
-        mol = {"runs": mol_runs, "videos": len(mkeys), "subjects": sorted(set(msubs)),
+        mol = {"runs": mol_runs, "videos": len(mkeys), "subjects": sorted(set(msubs)), "run_info": mol_run_info(mol_runs),
                "scores": summarise(mlabels, msubs, mpreds, K),
                "comparisons": [{"a": "MOL", "b": k, **compare(mlabels, mpreds, preds[k][:, sel], msubs, K)}
                                for k in (base, "train midpoint, test midpoint", "train middle, test middle",
-                                         "train sheet, test oracle")]}
+                                         "train sheet, test oracle", "train sheet, test sheet-8", "train sheet, test sheet+8")],
+               "video_keys": mkeys, "predictions": mpreds.tolist()}   # (seeds, videos): one row per run, as --mol_runs
     moved = {k: {"clips_moved": float(np.mean(rules[f"sheet{k:+d}"] != rules["sheet+0"])),
                  "mean_clip_frames": float(np.abs(rules[f"sheet{k:+d}"] - rules["sheet+0"]).mean())} for k in SHIFTS}
     result = {"command": "python benchmarks/bench_keyframes.py " + " ".join(argv),

@@ -1,5 +1,5 @@
-"""The ablation, student, model-speed and demo-seeds paragraphs of benchmarks/README.md, written from their results files
-(between markers).
+"""The ablation, student, model-speed, demo-seeds and key-frame paragraphs of benchmarks/README.md, written from their
+results files (between markers).
 
     python benchmarks/readme_tables.py           # rewrite the paragraphs
     python benchmarks/readme_tables.py --check   # exit 1 if the README differs from what the results files say
@@ -143,8 +143,31 @@ training seed changes; one thread per run on the shared {de['cpu']} VM ({de['cpu
 UF1 per video over {uv['n']} seeds: mean {uv['mean']:.3f}, min {uv['min']:.3f}, max {uv['max']:.3f}. The bar of a worst seed above 0.6 is
 **{'met' if uv['min'] > 0.6 else 'not met'}** at this budget (seed {worst['seed']}: {worst['video']['uf1']:.3f}); the single-run figures below are one draw from this spread.
 <!-- /demo_seeds -->"""
+kf = json.loads((R / "keyframes.json").read_text())
+km, km_env = kf["mol"], kf["machine"]
+mol_min = [r["seconds"] / 60 for r in km["run_info"]]
+kf_row = lambda c: (f"| {'MOL' if c['a'] == 'MOL' else c['a'].split('test ')[1]} vs {c['b']} | {c['uf1']['diff']:+.3f} | "
+                    f"[{c['uf1']['low']:+.3f}, {c['uf1']['high']:+.3f}] | {c['permutation_p']:.4f} | {'yes' if c['real'] else 'no'} |")
+base = kf["conditions"]["train sheet, test sheet+0"]["uf1"]
+K = f"""<!-- keyframes -->
+Key-frame robustness, `{kf['command'].strip()}`
+(results `benchmarks/keyframes.json`, chapter 29b). Demo corpus, all {len(kf['folds'])} LOSO folds ({kf['videos']} test videos);
+STSTNet on cached TV-L1 maps with the `cpu` recipe, {len(kf['seeds'])} training seeds ({', '.join(map(str, kf['seeds']))}), three training rules,
+{kf['seconds']['folds'] / 60:.0f} min of training and testing in all. MOL from {len(km['run_info'])} `mol-train` runs of the demo's recipe, one per
+training seed (`{km['run_info'][0]['command']}`,
+and the same with seed{'s' * (len(km['run_info']) > 2)} {', '.join(str(r['seed']) for r in km['run_info'][1:])}; {min(mol_min):.0f}-{max(mol_min):.0f} min each). One thread per process, two processes side by side,
+on the shared {km_env['logical_cpus']}-core {km_env['cpu']} VM ({km_env['cpu_capability']}, torch {km_env['torch']}). STSTNet on the correct sheet: UF1
+{base['mean']:.3f} [{base['low']:.3f}, {base['high']:.3f}]; MOL ({len(km['scores']['uf1_per_seed'])} seeds: {' / '.join(f'{x:.3f}' for x in km['scores']['uf1_per_seed'])}):
+{km['scores']['uf1']['mean']:.3f} [{km['scores']['uf1']['low']:.3f}, {km['scores']['uf1']['high']:.3f}]. Differences in per-video UF1 (A - B), 95 % interval by paired
+bootstrap over subjects, permutation test over subjects (chapter 29a's `compare`; "real" = both at 5 %):
+
+| comparison | UF1 difference | 95 % interval | permutation p | real |
+|---|---|---|---|---|
+""" + "\n".join(kf_row(c) for c in kf["comparisons"] + km["comparisons"]) + """
+<!-- /keyframes -->"""
 p = R / "README.md"; s = old = p.read_text()
-for tag, text in (("ablations", A), ("ablations_sides", SD), ("student", B), ("model_speed", M), ("demo_seeds", D)):
+for tag, text in (("ablations", A), ("ablations_sides", SD), ("student", B), ("model_speed", M), ("demo_seeds", D),
+                  ("keyframes", K)):
     a, b = f"<!-- {tag} -->", f"<!-- /{tag} -->"
     if a in s: s = s[:s.index(a)] + text + s[s.index(b) + len(b):]
     else:
@@ -153,6 +176,6 @@ for tag, text in (("ablations", A), ("ablations_sides", SD), ("student", B), ("m
         if anchor not in s: raise SystemExit(f"benchmarks/README.md: no place for the {tag} paragraph ({anchor.strip()!r} is gone)")
         s = s.replace(anchor, "\n" + text + "\n" + anchor, 1)
 if "--check" in sys.argv[1:]:
-    if s != old: raise SystemExit("benchmarks/README.md: the ablation, sides, student, model-speed or demo-seeds paragraph differs from its results file; run python benchmarks/readme_tables.py")
+    if s != old: raise SystemExit("benchmarks/README.md: the ablation, sides, student, model-speed, demo-seeds or key-frame paragraph differs from its results file; run python benchmarks/readme_tables.py")
 else:
     p.write_text(s)
