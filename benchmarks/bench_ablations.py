@@ -5,6 +5,7 @@ released CCC reading and with the released expression head, trained on the same 
 Usage: python benchmarks/bench_ablations.py [--seeds 2024 2025 2026] [--iterations 500] [--held_out 6]
                                             [--variants full "no FCC" ...] [--out benchmarks/ablations.json] [--threads 1]
                                             [--scheme sides --train_videos_per_class 6 --out benchmarks/ablations_sides.json]
+                                            [--amplitude 0.25 --variants full ... --out benchmarks/ablations_amp0.25.json]
 
 Two processes can share a 2-core machine (one thread each) running different --variants into different --out
 files; `--merge` then adds one file's runs to the other's. The baselines of chapters 28a/28b ("3D CNN (baseline)", "STSTNet (baseline, apex from the exact flow)") can be named
@@ -18,6 +19,8 @@ Each run's per-video predictions are written into the results file as soon as it
 runs the file already holds (delete it, or use another --out, to start afresh), so the protocol can be extended
 seed by seed across sessions. Comparisons are chapter 29a's `compare` of the full model against each variant on the
 same videos: paired bootstrap over the test subjects, a permutation test over them, McNemar's test per seed.
+`--amplitude F` scales the action units' amplitude range of training *and* test videos by F (chapter 29d's factors):
+a model trained at each level, where bench_amplitude.py shifts the test videos of one model trained at F = 1.
 """
 import argparse
 import json
@@ -37,7 +40,7 @@ from mol_edu.loso import fold_subjects, pool_by_video
 from mol_edu.loss import LossWeights
 from mol_edu.model import MOL, MOLConfig
 from mol_edu.stats import acc_of, bootstrap_metric, compare, subject_confusions, uf1_of
-from mol_edu.synthetic import SyntheticMicroExpressions
+from mol_edu.synthetic import SynthConfig, SyntheticMicroExpressions
 from mol_edu.train import TrainConfig, Trainer, mol_inputs, predict
 from machine import machine
 
@@ -95,26 +98,32 @@ def main(argv=None):
                    "classes told apart only by the relation of distant regions)")
     p.add_argument("--train_videos_per_class", type=int, default=DEMO["videos_per_class"],
                    help="training videos per class and subject (the demo's 4)")
+    p.add_argument("--amplitude", type=float, default=1.0, help="factor on the corpus's AU amplitude range, for "
+                   "training and test videos alike (1 = the demo's)")
     p.add_argument("--merge", nargs="+", default=[], help="results files of the same protocol (e.g. written by a second "
                    "process running other variants side by side): their runs are added before any training")
     a = p.parse_args(argv)
     argv = sys.argv[1:] if argv is None else argv
     torch.set_num_threads(a.threads)
     t_start, load0, out = time.time(), os.getloadavg(), Path(a.out)
-    if a.scheme == "casme2" and a.train_videos_per_class == DEMO["videos_per_class"]:
+    if not a.amplitude > 0: raise SystemExit(f"bench_ablations: --amplitude: expected a positive factor, got {a.amplitude}")
+    lo, hi = SynthConfig().amplitude
+    amp = {"amplitude": (lo * a.amplitude, hi * a.amplitude)} if a.amplitude != 1 else {}
+    if a.scheme == "casme2" and a.train_videos_per_class == DEMO["videos_per_class"] and not amp:
         ds, info = load_dataset("synthetic", 64, DEMO["subjects"], DEMO["videos_per_class"], 0)   # the demo's corpus
     else:
         syn = SyntheticMicroExpressions(subjects=DEMO["subjects"], videos_per_class=a.train_videos_per_class, seed=0,
-                                        size=64, scheme=a.scheme)
+                                        size=64, scheme=a.scheme, **amp)
         ds, info = InMemoryClips(syn), {"repr": repr(syn)}
     held = fold_subjects(ds.subjects, a.held_out, 0)
     keep = [i for i, s in enumerate(ds.clip_subjects) if s not in held]
     train_ds = torch.utils.data.Subset(ds, keep)
     test = InMemoryClips(SyntheticMicroExpressions(subjects=DEMO["subjects"], videos_per_class=a.videos_per_class,
-                                                   seed=1, size=64, scheme=a.scheme).subset(held))
+                                                   seed=1, size=64, scheme=a.scheme, **amp).subset(held))
     protocol = {"corpus": info["repr"], "held_out": held, "test_videos_per_class": a.videos_per_class,
                 "test_data_seed": 1, "iterations": a.iterations, "recipe": DEMO["preset"],
-                **({"scheme": a.scheme} if a.scheme != "casme2" else {})}
+                **({"scheme": a.scheme} if a.scheme != "casme2" else {}),
+                **({"amplitude_factor": a.amplitude} if amp else {})}
     old = json.loads(out.read_text()) if out.exists() else None
     if old is not None and old["protocol"] != protocol:
         raise SystemExit(f"bench_ablations: {out} holds runs of another protocol; use another --out")
