@@ -1,5 +1,5 @@
-"""The ablation, student, model-speed, demo-seeds, key-frame and trained-amplitude paragraphs of benchmarks/README.md, written from their
-results files (between markers).
+"""The ablation, student, model-speed, demo-seeds, key-frame and trained-amplitude paragraphs of benchmarks/README.md,
+written from their results files (between markers).
 
     python benchmarks/readme_tables.py           # rewrite the paragraphs
     python benchmarks/readme_tables.py --check   # exit 1 if the README differs from what the results files say
