@@ -17,7 +17,8 @@ from .datasets import frame_number, write_demo_tree
 
 # %% auto #0
 __all__ = ['FLOW_METHODS', 'PrepareSettings', 'PrepareError', 'PrepareWarning', 'face_video', 'write_face_tree',
-           'image_is_complete', 'read_frames', 'detect_video_landmarks', 'align_face', 'crop_clip', 'tvl1_flow']
+           'image_is_complete', 'read_frames', 'follow_box', 'detect_video_landmarks', 'align_face', 'crop_clip',
+           'tvl1_flow']
 
 # %% ../nbs/13a_alignment.ipynb #a006
 FLOW_METHODS = ("opencv", "torch")   # how the TV-L1 targets are computed; part of the cache's settings, so never mixed
@@ -32,6 +33,7 @@ class PrepareSettings:
     border_value: int = 128  # grey outside the image after warping
     upsample: int = 1  # dlib detector upsampling (1 in the release)
     redetect: bool = True  # run the face detector on every frame (release) or only until a face is found
+    track: bool = True  # with redetect=False: later frames' boxes follow the previous frame's landmarks (else: the first box)
     flow_dtype: str = "float16"  # storage type of the flow (float16 halves the cache; see the precision test)
     flow_method: str = "opencv"  # TV-L1 by "opencv" (DualTVL1, as released) or "torch" (chapter 13b, batched, the same algorithm)
 
@@ -106,6 +108,19 @@ def read_frames(paths) -> np.ndarray:
         out.append(img)
     return np.stack(out)
 
+# %% ../nbs/13a_alignment.ipynb #a021b
+def follow_box(box0, # (left, top, right, bottom) found by the detector on frame 0
+               lm0, # (68, 2) that frame's landmarks
+               lm_prev, # (68, 2) the landmarks of the frame before the one to box
+              ) -> tuple:
+    "The detector's box carried to a later frame: moved with the landmarks' centre, scaled with their spread."
+    lm0, lm_prev = np.asarray(lm0, np.float64), np.asarray(lm_prev, np.float64)
+    c0, c1 = lm0.mean(0), lm_prev.mean(0)
+    s0, s1 = np.sqrt(((lm0 - c0) ** 2).sum(1).mean()), np.sqrt(((lm_prev - c1) ** 2).sum(1).mean())
+    corners = np.asarray(box0, np.float64).reshape(2, 2)              # (left, top), (right, bottom)
+    return tuple(int(round(v)) for v in (c1 + (s1 / s0) * (corners - c0)).ravel())
+
+
 # %% ../nbs/13a_alignment.ipynb #a022
 def detect_video_landmarks(frames, # (N, H, W, 3) uint8 BGR
                            paths=None, # the frame files, for messages
@@ -122,8 +137,8 @@ def detect_video_landmarks(frames, # (N, H, W, 3) uint8 BGR
     t = time.perf_counter()
     boxes = [None] * n
     for i in range(n):
-        if settings.redetect or all(b is None for b in boxes[:i]): boxes[i] = detect_face(rgb[i], settings.upsample)
-        else: break
+        boxes[i] = detect_face(rgb[i], settings.upsample)
+        if boxes[i] is not None and not settings.redetect: break
     timings["detect"] = timings.get("detect", 0) + time.perf_counter() - t
     found = np.array([b is not None for b in boxes])
     if not found.any():
@@ -135,7 +150,8 @@ def detect_video_landmarks(frames, # (N, H, W, 3) uint8 BGR
         j = i if found[i] else (have[have < i].max() if (have < i).any() else have.min())
         if not found[i] and settings.redetect:
             warnings.warn(f"{paths[i]}: no face found; used the face box of {Path(paths[j]).name}", PrepareWarning)
-        lms[i] = predict_landmarks(rgb[i], boxes[j])
+        tracked = not settings.redetect and settings.track and i > j
+        lms[i] = predict_landmarks(rgb[i], follow_box(boxes[j], lms[j], lms[i - 1]) if tracked else boxes[j])
     timings["landmarks"] = timings.get("landmarks", 0) + time.perf_counter() - t
     return lms, found
 

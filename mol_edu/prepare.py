@@ -68,12 +68,18 @@ def _record_dict(rec, classes, used):
             "frames": [str(p) for p in used]}
 
 # %% ../nbs/13c_prepare.ipynb #p012
+def _stored_settings(man: dict) -> dict:
+    "A manifest's settings, with `track` filled in for caches written before it existed (and before boxes followed)."
+    s = dict(man.get("settings") or {})
+    if "track" not in s and "redetect" in s: s["track"] = bool(s["redetect"])   # every-frame caches: unaffected
+    return s
+
 def _stale_reason(man: dict, settings: PrepareSettings | None, record: VideoRecord | None, classes) -> str:
     "Why a valid manifest no longer matches the settings, tools or source ('' when it does)."
-    if settings is not None and man.get("settings") != asdict(settings):
-        changed = [k for k, v in asdict(settings).items() if man.get("settings", {}).get(k) != v]
-        return "settings changed: " + ", ".join(f"{k} {man.get('settings', {}).get(k)} -> {getattr(settings, k)}"
-                                                for k in changed)
+    stored = _stored_settings(man)
+    if settings is not None and stored != asdict(settings):
+        changed = [k for k, v in asdict(settings).items() if stored.get(k) != v]
+        return "settings changed: " + ", ".join(f"{k} {stored.get(k)} -> {getattr(settings, k)}" for k in changed)
     if settings is not None and man.get("versions") != tool_versions(settings):
         return f"tool versions changed: {man.get('versions')} -> {tool_versions(settings)}"
     if record is not None:
@@ -336,7 +342,7 @@ def prepare_cli(dataset: str, # casme2, samm, smic or release (the MOL release's
                 workers: int = 0, # processes (0 = every core)
                 limit: int = 0, # prepare only the first N videos (0 = all)
                 force: bool = False, # rebuild videos even when their cache is valid
-                detect_once: bool = False, # detect the face until found, then reuse its box (faster)
+                detect_once: bool = False, # detect the face until found, then follow it with its landmarks (faster)
                 flow: str = "opencv", # TV-L1 targets: "opencv" (as released) or "torch" (chapter 13b, faster on a CPU)
                ):
     "Console script `mol-prepare <dataset> <root>`: read a dataset copy and prepare it for training."

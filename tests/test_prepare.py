@@ -15,9 +15,10 @@ import torch
 
 from mol_edu.datasets import frame_number, read_casme2
 from mol_edu.faces import alignment_matrix, clip_indices, detect_face, dlib_model_path, predict_landmarks, transform_points
-from mol_edu.alignment import (PrepareError, PrepareSettings, PrepareWarning, align_face, crop_clip, face_video,
-                               tvl1_flow, write_face_tree)
-from mol_edu.prepare import PreparedDataset, check_cached_video, loso_folds, prepare_index, prepare_video, video_dir_name
+from mol_edu.alignment import (PrepareError, PrepareSettings, PrepareWarning, align_face, crop_clip,
+                               detect_video_landmarks, face_video, follow_box, tvl1_flow, write_face_tree)
+from mol_edu.prepare import (PreparedDataset, check_cached_video, loso_folds, manifest_hash, prepare_index, prepare_video,
+                             video_dir_name)
 
 SMALL = PrepareSettings(align_size=72, crop_size=64)  # TV-L1 is ~4x cheaper than at 144; same code path
 BIN = Path(sys.executable).parent
@@ -218,6 +219,41 @@ def test_changed_settings_and_damaged_files_are_rebuilt(face_tree, tmp_path):
     assert len(s["done"]) == 2
     (d0 / "manifest.json").write_text("{not json")
     assert check_cached_video(d0, changed)[1].startswith("damaged manifest")
+
+
+def test_detect_once_follows_a_moving_face():
+    # the face moves exactly (0.4, -0.2) px per frame: 12 x 6 px over 30 frames
+    walk = face_video(30, "grace_hopper")
+    every, _ = detect_video_landmarks(walk)
+    truth = every[:1] + np.arange(30)[:, None, None] * np.float32([0.4, -0.2])
+    err = {}
+    for track in (True, False):
+        lm, found = detect_video_landmarks(walk, settings=PrepareSettings(redetect=False, track=track))
+        assert found.tolist() == [True] + [False] * 29          # only frame 0 was searched
+        err[track] = np.linalg.norm(lm - truth, axis=-1).mean(-1)
+    e_every = np.linalg.norm(every - truth, axis=-1).mean(-1)
+    assert err[True].max() < 2.0 and err[True].mean() < e_every.mean() + 0.5   # following: as close as re-detecting
+    assert err[False][-5:].mean() > 2 * err[True][-5:].mean()                     # the first box: left behind
+    box = (10, 20, 90, 120)
+    assert follow_box(box, every[0], every[0]) == box
+    assert follow_box(box, every[0], every[0] + (3, -2)) == (13, 18, 93, 118)
+
+
+def test_caches_written_before_track_existed(face_tree, tmp_path):
+    idx = _index(face_tree)
+    idx.records = idx.records[:1]
+    for redetect in (True, False):
+        s = PrepareSettings(align_size=72, crop_size=64, redetect=redetect)
+        out = tmp_path / f"p{redetect}"
+        prepare_index(idx, out, s, workers=1, progress=False)
+        d = out / "videos" / video_dir_name(idx[0])
+        man = json.loads((d / "manifest.json").read_text())
+        del man["settings"]["track"]                               # as an earlier version wrote it
+        man["manifest_sha256"] = manifest_hash(man)
+        (d / "manifest.json").write_text(json.dumps(man))
+        why = check_cached_video(d, s, idx[0])[1]
+        # every-frame caches stay valid; detect-once caches used the first box and are rebuilt
+        assert why == ("" if redetect else "settings changed: track False -> True")
 
 
 def test_resume_after_a_kill_loses_and_duplicates_nothing(face_tree, tmp_path):
