@@ -109,16 +109,19 @@ def read_frames(paths) -> np.ndarray:
     return np.stack(out)
 
 # %% ../nbs/13a_alignment.ipynb #a021b
-def follow_box(box0, # (left, top, right, bottom) found by the detector on frame 0
-               lm0, # (68, 2) that frame's landmarks
-               lm_prev, # (68, 2) the landmarks of the frame before the one to box
+def follow_box(box, # (left, top, right, bottom) found by the detector on `first`
+               first, # (H, W) gray frame the box was found on
+               frame, # (H, W) gray later frame of the same video
               ) -> tuple:
-    "The detector's box carried to a later frame: moved with the landmarks' centre, scaled with their spread."
-    lm0, lm_prev = np.asarray(lm0, np.float64), np.asarray(lm_prev, np.float64)
-    c0, c1 = lm0.mean(0), lm_prev.mean(0)
-    s0, s1 = np.sqrt(((lm0 - c0) ** 2).sum(1).mean()), np.sqrt(((lm_prev - c1) ** 2).sum(1).mean())
-    corners = np.asarray(box0, np.float64).reshape(2, 2)              # (left, top), (right, bottom)
-    return tuple(int(round(v)) for v in (c1 + (s1 / s0) * (corners - c0)).ravel())
+    "`box` moved by the translation that registers `frame` to `first` inside it (phase correlation, sub-pixel)."
+    import cv2
+    H, W = first.shape
+    l, t = max(int(box[0]), 0), max(int(box[1]), 0)
+    r, b = min(int(box[2]), W), min(int(box[3]), H)
+    if r - l < 8 or b - t < 8: return tuple(box)                       # too little of the box inside the frame
+    win = cv2.createHanningWindow((r - l, b - t), cv2.CV_32F)
+    (dx, dy), _ = cv2.phaseCorrelate(np.float32(first[t:b, l:r]), np.float32(frame[t:b, l:r]), win)
+    return (box[0] + dx, box[1] + dy, box[2] + dx, box[3] + dy)
 
 
 # %% ../nbs/13a_alignment.ipynb #a022
@@ -134,6 +137,7 @@ def detect_video_landmarks(frames, # (N, H, W, 3) uint8 BGR
     where = Path(paths[0]).parent if paths else "the video"
     paths = [f"frame {i}" for i in range(n)] if paths is None else [str(p) for p in paths]
     rgb = [cv2.cvtColor(f, cv2.COLOR_BGR2RGB) for f in frames]
+    gray = [cv2.cvtColor(f, cv2.COLOR_BGR2GRAY) for f in frames] if settings.track and not settings.redetect else None
     t = time.perf_counter()
     boxes = [None] * n
     for i in range(n):
@@ -151,7 +155,7 @@ def detect_video_landmarks(frames, # (N, H, W, 3) uint8 BGR
         if not found[i] and settings.redetect:
             warnings.warn(f"{paths[i]}: no face found; used the face box of {Path(paths[j]).name}", PrepareWarning)
         tracked = not settings.redetect and settings.track and i > j
-        lms[i] = predict_landmarks(rgb[i], follow_box(boxes[j], lms[j], lms[i - 1]) if tracked else boxes[j])
+        lms[i] = predict_landmarks(rgb[i], follow_box(boxes[j], gray[j], gray[i]) if tracked else boxes[j])
     timings["landmarks"] = timings.get("landmarks", 0) + time.perf_counter() - t
     return lms, found
 

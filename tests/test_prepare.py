@@ -234,9 +234,11 @@ def test_detect_once_follows_a_moving_face():
     e_every = np.linalg.norm(every - truth, axis=-1).mean(-1)
     assert err[True].max() < 2.0 and err[True].mean() < e_every.mean() + 0.5   # following: as close as re-detecting
     assert err[False][-5:].mean() > 2 * err[True][-5:].mean()                     # the first box: left behind
-    box = (10, 20, 90, 120)
-    assert follow_box(box, every[0], every[0]) == box
-    assert follow_box(box, every[0], every[0] + (3, -2)) == (13, 18, 93, 118)
+    g = [cv2.cvtColor(f, cv2.COLOR_BGR2GRAY) for f in walk]
+    box = (40, 30, 160, 170)
+    assert np.allclose(follow_box(box, g[0], g[0]), box, atol=0.05)
+    assert np.allclose(follow_box(box, g[0], g[20]), (48, 26, 168, 166), atol=0.3)   # 20 frames: (8, -4) px
+    assert follow_box((-50, -50, -10, -10), g[0], g[20]) == (-50, -50, -10, -10)    # box outside the frame: kept
 
 
 def test_caches_written_before_track_existed(face_tree, tmp_path):
