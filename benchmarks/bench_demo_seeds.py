@@ -25,15 +25,22 @@ sys.path.insert(0, str(ROOT))
 from mol_edu.core import atomic_write_text, environment_info  # noqa: E402
 
 
-def run(seed: int, extra: list, runs: Path, threads: int) -> dict:
+def run(seed: int, extra: list, runs: Path, threads: int, reuse: bool = False) -> dict:
+    "One mol-train run and its scores; with `reuse`, a finished run of the same name and command is read, not redone."
     name = f"seed{seed}" + ("-" + "-".join(a.strip("-") for a in extra) if extra else "")
     cmd = [str(Path(sys.executable).parent / "mol-train"), "--name", name, "--seed", str(seed), "--runs", str(runs),
            "--quiet", *(["--threads", str(threads)] if threads else []), *extra]
-    t0 = time.time()
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    if r.returncode: raise SystemExit(f"bench_demo_seeds: {' '.join(cmd)} failed:\n{r.stderr[-2000:]}")
-    s = json.loads((runs / name / "summary.json").read_text())
-    return {"seed": seed, "command": " ".join(["mol-train", *cmd[1:]]), "wall_seconds": time.time() - t0,
+    done, t0 = runs / name / "summary.json", time.time()
+    if reuse and done.is_file():
+        cfg = json.loads((runs / name / "config.json").read_text())
+        if cfg["train"]["seed"] != seed: raise SystemExit(f"bench_demo_seeds: {runs / name} holds another seed")
+        wall = json.loads(done.read_text()).get("seconds")
+    else:
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        if r.returncode: raise SystemExit(f"bench_demo_seeds: {' '.join(cmd)} failed:\n{r.stderr[-2000:]}")
+        wall = time.time() - t0
+    s = json.loads(done.read_text())
+    return {"seed": seed, "command": " ".join(["mol-train", *cmd[1:]]), "wall_seconds": wall,
             "video": {k: s["fixed/video"][k] for k in ("acc", "uar", "uf1", "wf1", "n")},
             "clip": {k: s["fixed/clip"][k] for k in ("acc", "uar", "uf1", "wf1", "n")},
             **{k: s[k] for k in ("epe", "nme_outer_corners", "nme_eye_centres")}, "folds": s["folds"]}

@@ -5,9 +5,15 @@ prepares it with `prepare_index` (the code behind `mol-prepare`) and prints a ma
 
     .venv/bin/python benchmarks/bench_prepare.py --videos 4 --frames 40 --workers 0 1
     .venv/bin/python benchmarks/bench_prepare.py --videos 16 --frames 66 --workers 0 --flow opencv torch
+    .venv/bin/python benchmarks/bench_prepare.py --videos 8 --frames 66 --workers 0 --flow torch --detect-once --first-box --work
 
 With 66 frames per video (CASME II's raw average: 8 clips, 56 flow pairs) the last column extrapolates the measured
 wall time per video to a CASME II-sized preparation of 255 videos (a rate times a count, not a run of 255 videos).
+`--detect-once` also times PrepareSettings(redetect=False) (detect on the first frame, then the box follows the face),
+`--first-box` PrepareSettings(redetect=False, track=False) (the first box on every frame). `--work` re-solves the flow
+pairs of the first two prepared videos with `tvl1_flow_torch(..., stats=...)` (untimed) and adds two columns: TV-L1
+iterations per pair (summed over the pyramid's levels) and the mean absolute difference between the two aligned frames
+of a pair (grey levels): how much motion, real or from a wobbling alignment, the solver has to explain.
 """
 import argparse
 import os
@@ -20,8 +26,11 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import torch
 
 from mol_edu.datasets import frame_number, read_casme2, write_demo_tree
+from mol_edu.faces import clip_indices
+from mol_edu.tvl1 import tvl1_flow_torch
 from mol_edu.alignment import PrepareSettings, face_video
 from mol_edu.prepare import prepare_index
 
@@ -41,12 +50,32 @@ def write_tree(root, videos, frames, H=480, W=640, face=300):
     return root
 
 
+def flow_work(out: Path, clip_length: int, videos: int = 2) -> tuple:
+    "(TV-L1 iterations per pair, mean |frame b - frame a|) over the clip pairs of the first `videos` prepared videos."
+    its, diffs = [], []
+    for d in sorted((out / "videos").iterdir())[:videos]:
+        fr = np.load(d / "frames.npy", allow_pickle=False)
+        idx = clip_indices(len(fr), clip_length)
+        a, b = idx[:, :-1].ravel(), idx[:, 1:].ravel()
+        st = {}
+        tvl1_flow_torch(torch.from_numpy(fr[a]), torch.from_numpy(fr[b]), batch_size=4, stats=st)
+        its.append(sum(st.values()) / len(a))
+        diffs.append(float(np.abs(fr[b].astype(np.float32) - fr[a]).mean()))
+    return float(np.mean(its)), float(np.mean(diffs))
+
+
+def detection(s: PrepareSettings) -> str:
+    return "every frame" if s.redetect else ("once, box follows" if s.track else "once, first box")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--videos", type=int, default=4)
     ap.add_argument("--frames", type=int, default=40, help="frames per video")
     ap.add_argument("--workers", type=int, nargs="+", default=[0, 1], help="0 = every core")
     ap.add_argument("--detect-once", action="store_true", help="also time PrepareSettings(redetect=False)")
+    ap.add_argument("--first-box", action="store_true", help="also time PrepareSettings(redetect=False, track=False)")
+    ap.add_argument("--work", action="store_true", help="add TV-L1 iterations per pair and the pairs' frame difference")
     ap.add_argument("--flow", nargs="+", default=["opencv"], choices=["opencv", "torch"], help="TV-L1 methods to time")
     a = ap.parse_args()
     tmp = Path(tempfile.mkdtemp())
@@ -57,12 +86,15 @@ def main():
             index = read_casme2(root)
         runs = [(w, PrepareSettings(flow_method=f)) for f in a.flow for w in a.workers]
         if a.detect_once: runs += [(a.workers[0], PrepareSettings(redetect=False, flow_method=f)) for f in a.flow]
+        if a.first_box: runs += [(a.workers[0], PrepareSettings(redetect=False, track=False, flow_method=f)) for f in a.flow]
         print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, load average "
               f"{os.getloadavg()[0]:.2f}; {a.videos} videos x {a.frames} frames of 640x480, 144x144 aligned")
-        print("| workers | detect | flow | videos/min | s/video (wall) | detection | landmarks | alignment | TV-L1 | read | 255 videos |")
-        print("|---|---|---|---|---|---|---|---|---|---|---|")
+        extra = " TV-L1 iterations/pair | pair difference |" if a.work else ""
+        print("| workers | detect | flow | videos/min | s/video (wall) | detection | landmarks | alignment | TV-L1 | read | 255 videos |"
+              + extra)
+        print("|---|---|---|---|---|---|---|---|---|---|---|" + "---|---|" * a.work)
         for w, s in runs:
-            out = tmp / f"out{w}{s.redetect}"
+            out = tmp / f"out{w}{s.redetect}{s.track}{s.flow_method}"
             t = time.perf_counter()
             summ = prepare_index(index, out, s, workers=w, progress=False)
             wall = time.perf_counter() - t
@@ -70,10 +102,11 @@ def main():
             tm = summ["timings"]
             tot = sum(tm.values())
             share = {k: 100 * v / tot for k, v in tm.items()}
-            print(f"| {summ['workers']} | {'every frame' if s.redetect else 'once'} | {s.flow_method} | "
+            work = " {:.0f} | {:.1f} |".format(*flow_work(out, s.clip_length)) if a.work else ""
+            print(f"| {summ['workers']} | {detection(s)} | {s.flow_method} | "
                   f"{60 * a.videos / wall:.2f} | {wall / a.videos:.1f} | {share['detect']:.0f}% | {share['landmarks']:.1f}% | "
                   f"{share['align']:.1f}% | {share['flow']:.0f}% | {share['read']:.1f}% | "
-                  f"{255 * wall / a.videos / 60:.1f} min |", flush=True)
+                  f"{255 * wall / a.videos / 60:.1f} min |{work}", flush=True)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

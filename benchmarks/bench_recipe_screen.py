@@ -10,6 +10,7 @@ the same training seeds on the same validation corpora: the synthetic corpus dra
 data seed 0 and is never used here). Scores are UF1 per video; each candidate is compared with the first one
 (the demo's recipe) run by run, paired on (data seed, training seed). A recipe chosen here is then checked on the demo's
 own corpus with `bench_demo_seeds.py --extra <its options>`, which is the only run that touches the demo's test videos.
+Finished runs (their folders under `--runs`) are read instead of trained again, so an interrupted screen resumes.
 """
 import argparse
 import json
@@ -76,7 +77,7 @@ def main():
             for ds in a.data_seeds:
                 for s in a.seeds:
                     if ds == 0: raise SystemExit("bench_recipe_screen: data seed 0 is the demo's corpus; screen on others")
-                    r = run(s, ["--data_seed", str(ds), *opts], Path(a.runs) / f"ds{ds}", a.threads)
+                    r = run(s, ["--data_seed", str(ds), *opts], Path(a.runs) / f"ds{ds}", a.threads, reuse=True)
                     rows.append({"candidate": name, "data_seed": ds, **r})
                     print(f"{name} | data seed {ds} | seed {s}: UF1 per video {r['video']['uf1']:.3f} "
                           f"({r['wall_seconds']:.0f} s)", flush=True)
