@@ -67,13 +67,15 @@ def _record_dict(rec, classes, used):
             "offset": rec.offset, "action_units": rec.action_units, "n_source_frames": len(rec.frames),
             "frames": [str(p) for p in used]}
 
-# %% ../nbs/13c_prepare.ipynb #p012
+# %% ../nbs/13c_prepare.ipynb #p011c
 def _stored_settings(man: dict) -> dict:
     "A manifest's settings, with `track` filled in for caches written before it existed (and before boxes followed)."
     s = dict(man.get("settings") or {})
     if "track" not in s and "redetect" in s: s["track"] = bool(s["redetect"])   # every-frame caches: unaffected
     return s
 
+
+# %% ../nbs/13c_prepare.ipynb #p012
 def _stale_reason(man: dict, settings: PrepareSettings | None, record: VideoRecord | None, classes) -> str:
     "Why a valid manifest no longer matches the settings, tools or source ('' when it does)."
     stored = _stored_settings(man)
