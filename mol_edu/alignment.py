@@ -33,7 +33,7 @@ class PrepareSettings:
     border_value: int = 128  # grey outside the image after warping
     upsample: int = 1  # dlib detector upsampling (1 in the release)
     redetect: bool = True  # run the face detector on every frame (release) or only until a face is found
-    track: bool = True  # with redetect=False: later frames' boxes follow the previous frame's landmarks (else: the first box)
+    track: bool = True  # with redetect=False: the box follows the face (each frame registered to the first), else stays
     flow_dtype: str = "float16"  # storage type of the flow (float16 halves the cache; see the precision test)
     flow_method: str = "opencv"  # TV-L1 by "opencv" (DualTVL1, as released) or "torch" (chapter 13b, batched, the same algorithm)
 

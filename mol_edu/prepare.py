@@ -344,7 +344,7 @@ def prepare_cli(dataset: str, # casme2, samm, smic or release (the MOL release's
                 workers: int = 0, # processes (0 = every core)
                 limit: int = 0, # prepare only the first N videos (0 = all)
                 force: bool = False, # rebuild videos even when their cache is valid
-                detect_once: bool = False, # detect the face until found, then follow it with its landmarks (faster)
+                detect_once: bool = False, # detect the face until found, then follow its box (faster)
                 flow: str = "opencv", # TV-L1 targets: "opencv" (as released) or "torch" (chapter 13b, faster on a CPU)
                ):
     "Console script `mol-prepare <dataset> <root>`: read a dataset copy and prepare it for training."
