@@ -82,7 +82,8 @@ def main():
                     print(f"{name} | data seed {ds} | seed {s}: UF1 per video {r['video']['uf1']:.3f} "
                           f"({r['wall_seconds']:.0f} s)", flush=True)
         loads.append(os.getloadavg())
-    out = {"what": "demo recipes screened on validation corpora (data seeds other than the demo's 0)",
+    command = "python benchmarks/bench_recipe_screen.py " + " ".join(shlex.quote(x) for x in sys.argv[1:])
+    out = {"what": "demo recipes screened on validation corpora (data seeds other than the demo's 0)", "command": command,
            "candidates": cands, "runs": rows, "scores": compare(rows, cands[0]["name"]), "environment": env,
            "load_average": loads, "threads": a.threads}
     atomic_write_text(a.out, json.dumps(out, indent=1))
