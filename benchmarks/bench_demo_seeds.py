@@ -26,7 +26,7 @@ from mol_edu.core import atomic_write_text, environment_info  # noqa: E402
 
 
 def run(seed: int, extra: list, runs: Path, threads: int, reuse: bool = False) -> dict:
-    "One mol-train run and its scores; with `reuse`, a finished run of the same name and command is read, not redone."
+    "One mol-train run and its scores; with `reuse`, a finished run of the same name (its options) and seed is read, not redone."
     name = f"seed{seed}" + ("-" + "-".join(a.strip("-") for a in extra) if extra else "")
     cmd = [str(Path(sys.executable).parent / "mol-train"), "--name", name, "--seed", str(seed), "--runs", str(runs),
            "--quiet", *(["--threads", str(threads)] if threads else []), *extra]
