@@ -14,11 +14,16 @@ wall time per video to a CASME II-sized preparation of 255 videos (a rate times 
 pairs of the first two prepared videos with `tvl1_flow_torch(..., stats=...)` (untimed) and adds two columns: TV-L1
 iterations per pair (summed over the pyramid's levels) and the mean absolute difference between the two aligned frames
 of a pair (grey levels): how much motion, real or from a wobbling alignment, the solver has to explain.
+`--out FILE` also writes the rows, the command and the machine to a JSON file; the benchmarks README's table of the
+detection modes is generated from `benchmarks/prepare_speed.json` by readme_tables.py.
 """
 import argparse
+import json
 import os
 import platform
+import shlex
 import shutil
+import sys
 import tempfile
 import time
 import warnings
@@ -29,10 +34,11 @@ import numpy as np
 import torch
 
 from mol_edu.datasets import frame_number, read_casme2, write_demo_tree
+from mol_edu.core import atomic_write_text, environment_info
 from mol_edu.faces import clip_indices
 from mol_edu.tvl1 import tvl1_flow_torch
 from mol_edu.alignment import PrepareSettings, face_video
-from mol_edu.prepare import prepare_index
+from mol_edu.prepare import clip_pairs, prepare_index
 
 
 def write_tree(root, videos, frames, H=480, W=640, face=300):
@@ -56,7 +62,7 @@ def flow_work(out: Path, clip_length: int, videos: int = 2) -> tuple:
     for d in sorted((out / "videos").iterdir())[:videos]:
         fr = np.load(d / "frames.npy", allow_pickle=False)
         idx = clip_indices(len(fr), clip_length)
-        a, b = idx[:, :-1].ravel(), idx[:, 1:].ravel()
+        a, b = clip_pairs(idx)
         st = {}
         tvl1_flow_torch(torch.from_numpy(fr[a]), torch.from_numpy(fr[b]), batch_size=4, stats=st)
         its.append(sum(st.values()) / len(a))
@@ -77,6 +83,8 @@ def main():
     ap.add_argument("--first-box", action="store_true", help="also time PrepareSettings(redetect=False, track=False)")
     ap.add_argument("--work", action="store_true", help="add TV-L1 iterations per pair and the pairs' frame difference")
     ap.add_argument("--flow", nargs="+", default=["opencv"], choices=["opencv", "torch"], help="TV-L1 methods to time")
+    ap.add_argument("--out", type=Path, default=None, help="also write the results to this JSON file")
+    ap.add_argument("--note", default="", help="how the machine was used during the run, stored with the results")
     a = ap.parse_args()
     tmp = Path(tempfile.mkdtemp())
     try:
@@ -87,8 +95,9 @@ def main():
         runs = [(w, PrepareSettings(flow_method=f)) for f in a.flow for w in a.workers]
         if a.detect_once: runs += [(a.workers[0], PrepareSettings(redetect=False, flow_method=f)) for f in a.flow]
         if a.first_box: runs += [(a.workers[0], PrepareSettings(redetect=False, track=False, flow_method=f)) for f in a.flow]
+        load_start, rows = os.getloadavg(), []
         print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, load average "
-              f"{os.getloadavg()[0]:.2f}; {a.videos} videos x {a.frames} frames of 640x480, 144x144 aligned")
+              f"{load_start[0]:.2f}; {a.videos} videos x {a.frames} frames of 640x480, 144x144 aligned")
         extra = " TV-L1 iterations/pair | pair difference |" if a.work else ""
         print("| workers | detect | flow | videos/min | s/video (wall) | detection | landmarks | alignment | TV-L1 | read | 255 videos |"
               + extra)
@@ -102,11 +111,25 @@ def main():
             tm = summ["timings"]
             tot = sum(tm.values())
             share = {k: 100 * v / tot for k, v in tm.items()}
-            work = " {:.0f} | {:.1f} |".format(*flow_work(out, s.clip_length)) if a.work else ""
+            its, diff = flow_work(out, s.clip_length) if a.work else (None, None)
+            work = f" {its:.0f} | {diff:.1f} |" if a.work else ""
+            rows.append({"workers": summ["workers"], "detection": detection(s), "flow": s.flow_method,
+                         "videos_per_min": 60 * a.videos / wall, "seconds_per_video": wall / a.videos,
+                         "shares": {k: v / tot for k, v in tm.items()}, "minutes_255_videos": 255 * wall / a.videos / 60,
+                         "tvl1_iterations_per_pair": its, "pair_difference": diff})
             print(f"| {summ['workers']} | {detection(s)} | {s.flow_method} | "
                   f"{60 * a.videos / wall:.2f} | {wall / a.videos:.1f} | {share['detect']:.0f}% | {share['landmarks']:.1f}% | "
                   f"{share['align']:.1f}% | {share['flow']:.0f}% | {share['read']:.1f}% | "
                   f"{255 * wall / a.videos / 60:.1f} min |{work}", flush=True)
+        if a.out:
+            argv = [x for i, x in enumerate(sys.argv[1:]) if x != "--note" and sys.argv[i:i + 1] != ["--note"]]
+            command = "python benchmarks/bench_prepare.py " + " ".join(shlex.quote(x) for x in argv)
+            atomic_write_text(a.out, json.dumps({"command": command, "date": time.strftime("%Y-%m-%d"), "note": a.note,
+                                                 "videos": a.videos, "frames": a.frames,
+                                                 "pairs_per_video": int(clip_pairs(clip_indices(a.frames))[0].size),
+                                                 "rows": rows, "environment": environment_info("cpu"),
+                                                 "load_average": [load_start, os.getloadavg()]}, indent=1) + "\n")
+            print(f"-> {a.out}")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

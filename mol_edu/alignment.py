@@ -16,9 +16,9 @@ from .faces import FACE_PHOTOS, alignment_matrix, detect_face, face_photo, predi
 from .datasets import frame_number, write_demo_tree
 
 # %% auto #0
-__all__ = ['FLOW_METHODS', 'PrepareSettings', 'PrepareError', 'PrepareWarning', 'face_video', 'write_face_tree',
-           'image_is_complete', 'read_frames', 'follow_box', 'detect_video_landmarks', 'align_face', 'crop_clip',
-           'tvl1_flow']
+__all__ = ['FLOW_METHODS', 'FOLLOW_MIN_CORRELATION', 'PrepareSettings', 'PrepareError', 'PrepareWarning', 'face_video',
+           'write_face_tree', 'image_is_complete', 'read_frames', 'register_box', 'follow_box',
+           'detect_video_landmarks', 'align_face', 'crop_clip', 'tvl1_flow']
 
 # %% ../nbs/13a_alignment.ipynb #a006
 FLOW_METHODS = ("opencv", "torch")   # how the TV-L1 targets are computed; part of the cache's settings, so never mixed
@@ -109,19 +109,32 @@ def read_frames(paths) -> np.ndarray:
     return np.stack(out)
 
 # %% ../nbs/13a_alignment.ipynb #a021b
-def follow_box(box, # (left, top, right, bottom) found by the detector on `first`
-               first, # (H, W) gray frame the box was found on
-               frame, # (H, W) gray later frame of the same video
-              ) -> tuple:
-    "`box` moved by the translation that registers `frame` to `first` inside it (phase correlation, sub-pixel)."
+FOLLOW_MIN_CORRELATION = 0.6   # least correlation of the registered crops that follow_box takes for the same face
+
+def register_box(box, # (left, top, right, bottom) found by the detector on `first`
+                 first, # (H, W) gray frame the box was found on
+                 frame, # (H, W) gray later frame of the same video
+                ) -> tuple:
+    "(`box` moved by the translation that registers `frame` to `first` inside it, correlation of the registered crops)."
     import cv2
     H, W = first.shape
     l, t = max(int(box[0]), 0), max(int(box[1]), 0)
     r, b = min(int(box[2]), W), min(int(box[3]), H)
-    if r - l < 8 or b - t < 8: return tuple(box)                       # too little of the box inside the frame
+    if r - l < 8 or b - t < 8: return None, float("nan")               # too little of the box inside the frame
+    ref = np.float32(first[t:b, l:r])
     win = cv2.createHanningWindow((r - l, b - t), cv2.CV_32F)
-    (dx, dy), _ = cv2.phaseCorrelate(np.float32(first[t:b, l:r]), np.float32(frame[t:b, l:r]), win)
-    return (box[0] + dx, box[1] + dy, box[2] + dx, box[3] + dy)
+    (dx, dy), _ = cv2.phaseCorrelate(ref, np.float32(frame[t:b, l:r]), win)
+    moved = cv2.getRectSubPix(frame, (r - l, b - t), ((l + r - 1) / 2 + dx, (t + b - 1) / 2 + dy), patchType=cv2.CV_32F)
+    u, v = ref - ref.mean(), moved - moved.mean()
+    rho = float((u * v).sum() / (np.sqrt((u * u).sum() * (v * v).sum()) + 1e-6))   # 0 for a flat crop
+    return (box[0] + dx, box[1] + dy, box[2] + dx, box[3] + dy), rho
+
+def follow_box(box, first, frame, # as in register_box
+               min_correlation: float = None, # default FOLLOW_MIN_CORRELATION
+              ) -> tuple | None:
+    "The registered box of `register_box`, or None where the crops do not correlate enough to be the same face."
+    moved, rho = register_box(box, first, frame)
+    return moved if rho >= (FOLLOW_MIN_CORRELATION if min_correlation is None else min_correlation) else None
 
 
 # %% ../nbs/13a_alignment.ipynb #a022
@@ -149,14 +162,20 @@ def detect_video_landmarks(frames, # (N, H, W, 3) uint8 BGR
         raise PrepareError(f"{where}: no face found in any of its {n} frames")
     have = np.flatnonzero(found)
     t = time.perf_counter()
-    lms = np.zeros((n, 68, 2), np.float32)
+    lms, lost, last = np.zeros((n, 68, 2), np.float32), [], None       # lost: frames the box could not follow
     for i in range(n):
         j = i if found[i] else (have[have < i].max() if (have < i).any() else have.min())
         if not found[i] and settings.redetect:
             warnings.warn(f"{paths[i]}: no face found; used the face box of {Path(paths[j]).name}", PrepareWarning)
-        tracked = not settings.redetect and settings.track and i > j
-        lms[i] = predict_landmarks(rgb[i], follow_box(boxes[j], gray[j], gray[i]) if tracked else boxes[j])
+        box = boxes[j]
+        if gray is not None and i > j:                                  # detected once: the box follows the face
+            moved = follow_box(boxes[j], gray[j], gray[i])
+            if moved is None: lost.append(Path(paths[i]).name)
+            box = last = moved if moved is not None else (boxes[j] if last is None else last)
+        lms[i] = predict_landmarks(rgb[i], box)
     timings["landmarks"] = timings.get("landmarks", 0) + time.perf_counter() - t
+    if lost: warnings.warn(f"{where}: the face box could not be followed on {len(lost)} of {n} frames ({', '.join(lost[:3])}"
+                           f"{', ...' * (len(lost) > 3)}); each used the last box that was followed", PrepareWarning)
     return lms, found
 
 # %% ../nbs/13a_alignment.ipynb #a028

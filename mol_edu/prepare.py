@@ -31,7 +31,7 @@ from .alignment import (PrepareError, PrepareSettings, PrepareWarning, align_fac
     detect_video_landmarks, read_frames, tvl1_flow)
 
 # %% auto #0
-__all__ = ['CACHE_FORMAT', 'ARRAY_FILES', 'tool_versions', 'manifest_hash', 'video_dir_name', 'check_cached_video',
+__all__ = ['CACHE_FORMAT', 'ARRAY_FILES', 'tool_versions', 'manifest_hash', 'video_dir_name', 'check_cached_video', 'clip_pairs',
            'prepare_video', 'cache_lock', 'prepare_index', 'format_prepare_summary', 'prepare_main', 'prepare_cli',
            'PreparedDataset', 'video_id', 'loso_folds', 'aligned_ground_truth_flow', 'ground_truth_agreement']
 
@@ -129,13 +129,18 @@ def _write_video(folder, arrays, manifest):
         (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1))
 
 # %% ../nbs/13c_prepare.ipynb #p018c
+def clip_pairs(idx, # (s, T) clip sampling (clip_indices)
+              ) -> tuple:
+    "(a, b): the frames k and k + 1 of every flow pair of every clip, clip after clip, (s * (T - 1),) each."
+    return idx[:, :-1].reshape(-1), idx[:, 1:].reshape(-1)
+
 def _clip_flows(aligned, # (N, S, S) uint8 aligned frames
                 idx, # (s, T) clip sampling
                 settings: PrepareSettings,
                ) -> np.ndarray:
     "The TV-L1 flow of every pair of every clip, (s, T-1, 2, S, S): OpenCV pair by pair, or all pairs at once in torch."
     s, T = idx.shape
-    a, b = idx[:, :-1].reshape(-1), idx[:, 1:].reshape(-1)                # frame k and k + 1 of every pair
+    a, b = clip_pairs(idx)
     if settings.flow_method == "torch":
         from mol_edu.tvl1 import tvl1_flow_torch
         flow = tvl1_flow_torch(torch.from_numpy(aligned[a]), torch.from_numpy(aligned[b]), batch_size=4).numpy()

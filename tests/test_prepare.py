@@ -238,7 +238,30 @@ def test_detect_once_follows_a_moving_face():
     box = (40, 30, 160, 170)
     assert np.allclose(follow_box(box, g[0], g[0]), box, atol=0.05)
     assert np.allclose(follow_box(box, g[0], g[20]), (48, 26, 168, 166), atol=0.3)   # 20 frames: (8, -4) px
-    assert follow_box((-50, -50, -10, -10), g[0], g[20]) == (-50, -50, -10, -10)    # box outside the frame: kept
+    assert follow_box((-50, -50, -10, -10), g[0], g[20]) is None                     # box outside the frame
+    assert follow_box(box, g[0], np.full_like(g[0], 128)) is None                    # nothing to register to
+    assert follow_box(box, g[0], g[20], min_correlation=1.01) is None                # the threshold is honoured
+
+
+def test_detect_once_keeps_the_last_followed_box_and_says_so():
+    walk = face_video(10, "grace_hopper")
+    names = [f"sub01/EP01/img{i}.jpg" for i in range(10)]
+    s = PrepareSettings(redetect=False)
+    ref, _ = detect_video_landmarks(walk, names, s)
+    gap = walk.copy()
+    gap[3:8] = np.random.default_rng(0).integers(0, 256, gap[3:8].shape, dtype=np.uint8)   # 5 frames of noise
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        lm, _ = detect_video_landmarks(gap, names, s)
+    msgs = [str(w.message) for w in caught if issubclass(w.category, PrepareWarning)]
+    assert msgs == ["sub01/EP01: the face box could not be followed on 5 of 10 frames (img3.jpg, img4.jpg, img5.jpg, ...); "
+                    "each used the last box that was followed"]
+    assert np.allclose(lm[:3], ref[:3]) and np.allclose(lm[8:], ref[8:], atol=1e-3)   # followed again after the gap
+    # the noise frames were boxed where frame 2 was: the landmarks of the same box on the same noise
+    rgb = cv2.cvtColor(gap[5], cv2.COLOR_BGR2RGB)
+    g = [cv2.cvtColor(f, cv2.COLOR_BGR2GRAY) for f in walk]
+    box2 = follow_box(detect_face(cv2.cvtColor(walk[0], cv2.COLOR_BGR2RGB)), g[0], g[2])
+    assert np.allclose(lm[5], predict_landmarks(rgb, box2), atol=1e-3)
 
 
 def test_caches_written_before_track_existed(face_tree, tmp_path):
