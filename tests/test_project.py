@@ -170,7 +170,8 @@ def test_benchmark_readme_tables_match_their_results_files(tmp_path):
     r = run(ROOT / "benchmarks")
     assert r.returncode == 0, r.stderr
     for f in ("readme_tables.py", "README.md", "ablations.json", "ablations_sides.json", "student.json", "model_speed.json",
-              "demo_seeds.json", "recipe_screen.json", "keyframes.json", "ablations_amp0.5.json", "ablations_amp0.25.json"):
+              "demo_seeds.json", "recipe_screen.json", "keyframes.json", "ablations_amp0.5.json", "ablations_amp0.25.json",
+              "prepare_speed.json", "tvl1_prepare_host.json"):
         shutil.copy(ROOT / "benchmarks" / f, tmp_path / f)
     readme = tmp_path / "README.md"
     text = readme.read_text()
