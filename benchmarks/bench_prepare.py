@@ -41,12 +41,15 @@ from mol_edu.alignment import PrepareSettings, face_video
 from mol_edu.prepare import clip_pairs, prepare_index
 
 
+FACE_STEP = (0.3, -0.15)   # px per frame (dx, dy) that the benchmark's faces move; stored with the results
+
+
 def write_tree(root, videos, frames, H=480, W=640, face=300):
     root = write_demo_tree(root, "casme2", subjects=videos, videos=1, frames=frames, size=(8, 8))
     rng = np.random.default_rng(0)
     dirs = sorted((root / "CASME2_RAW_selected").glob("sub*/EP*"))
     for i, d in enumerate(dirs):
-        vid = face_video(frames, ("astronaut", "grace_hopper")[i % 2], size=face, step=(0.3, -0.15))
+        vid = face_video(frames, ("astronaut", "grace_hopper")[i % 2], size=face, step=FACE_STEP)
         canvas = np.full((H, W, 3), 110, np.uint8) + rng.integers(0, 20, (H, W, 3), dtype=np.uint8)
         top, left = (H - face) // 2, (W - face) // 2
         for f, img in zip(sorted(d.iterdir(), key=frame_number), vid):
@@ -125,7 +128,7 @@ def main():
             argv = [x for i, x in enumerate(sys.argv[1:]) if x != "--note" and sys.argv[i:i + 1] != ["--note"]]
             command = "python benchmarks/bench_prepare.py " + " ".join(shlex.quote(x) for x in argv)
             atomic_write_text(a.out, json.dumps({"command": command, "date": time.strftime("%Y-%m-%d"), "note": a.note,
-                                                 "videos": a.videos, "frames": a.frames,
+                                                 "videos": a.videos, "frames": a.frames, "face_step_px": list(FACE_STEP),
                                                  "pairs_per_video": int(clip_pairs(clip_indices(a.frames))[0].size),
                                                  "rows": rows, "environment": environment_info("cpu"),
                                                  "load_average": [load_start, os.getloadavg()]}, indent=1) + "\n")

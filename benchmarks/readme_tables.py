@@ -216,6 +216,7 @@ ps_e, ps_f, ps_1 = ps_by["every frame"], ps_by["once, box follows"], ps_by["once
 ps_rate = lambda r: ps["pairs_per_video"] / (r["shares"]["flow"] * r["seconds_per_video"])   # pairs/s, all workers
 ps_tvb = {(r["mode"], r["method"]): r["pairs_per_s"] for r in ps_tv["rows"] if r["method"] == "opencv" or r["batch"] == 4}
 ps_pairs = 255 * ps["pairs_per_video"]
+ps_dx, ps_dy = ps["face_step_px"]; ps_step = (ps_dx ** 2 + ps_dy ** 2) ** 0.5
 # the reading below states these; a results file that broke them would change the prose, so it stops here instead
 assert ps_1["tvl1_iterations_per_pair"] > 1.5 * ps_e["tvl1_iterations_per_pair"] and ps_1["pair_difference"] > 1.5 * ps_e["pair_difference"]
 assert ps_1["seconds_per_video"] > ps_e["seconds_per_video"] > ps_f["seconds_per_video"]
@@ -237,7 +238,7 @@ absolute difference of the pair's two aligned frames (grey levels). "255 videos"
                 f"{100 * r['shares']['flow']:.0f}% | {100 * r['shares']['read']:.1f}% | {r['minutes_255_videos']:.1f} min | "
                 f"{r['tvl1_iterations_per_pair']:.0f} | {r['pair_difference']:.1f} |" for r in ps["rows"]) + f"""
 
-Reading: the benchmark's face moves 0.3 px per frame ({0.3 * ps['frames']:.0f} px over the video). With the first box kept, the face
+Reading: the benchmark's face moves ({ps_dx:g}, {ps_dy:g}) px per frame ({ps_step * ps['frames']:.0f} px over the video's {ps['frames']} frames). With the first box kept, the face
 slides out of it, dlib's predictor shrinks and shifts the landmarks, and the aligned frames wobble: the two frames of a
 pair differ {ps_1['pair_difference'] / ps_e['pair_difference']:.1f}x more than with detection on every frame, and TV-L1 needs {ps_1['tvl1_iterations_per_pair'] / ps_e['tvl1_iterations_per_pair']:.1f}x the iterations
 to explain motion the face did not make, so that preparation is the slowest of the three. With the box following, the
@@ -246,7 +247,9 @@ pairs need the iterations of every-frame detection ({ps_f['tvl1_iterations_per_p
 in all; `{ps_tv['command']}` just after, on its own pairs (results `benchmarks/tvl1_prepare_host.json`), gave torch
 {ps_tvb[('threads:1', 'torch')]:.2f} pairs/s at one thread and {ps_tvb[('processes:2', 'torch')]:.2f} with two processes (OpenCV {ps_tvb[('threads:1', 'opencv')]:.2f} / {ps_tvb[('processes:2', 'opencv')]:.2f}). A CASME II-sized
 preparation has {ps_pairs:,} pairs: at {ps_rate(ps_f):.1f} pairs/s the flow alone takes {ps_pairs / ps_rate(ps_f) / 60:.0f} min on this host, so the
-15-minute goal is {'met' if ps_f['minutes_255_videos'] <= 15 else 'not met'} here. `mol-prepare` keeps detection on every frame by default, as released;
+15-minute goal is {'met' if ps_f['minutes_255_videos'] <= 15 else 'not met'} here. This shared VM's speed changes between runs: the same
+two commands at commit 15a2d1c (`git show 15a2d1c:benchmarks/prepare_speed.json`) gave 15.8 min with the box following and
+torch 7.05 pairs/s at one thread, so compare the rows of one file, not figures of two runs. `mol-prepare` keeps detection on every frame by default, as released;
 `--detect_once` is the fast choice.
 <!-- /prepare_speed -->"""
 p = R / "README.md"; s = old = p.read_text()

@@ -117,6 +117,10 @@ def register_box(box, # (left, top, right, bottom) found by the detector on `fir
                 ) -> tuple:
     "(`box` moved by the translation that registers `frame` to `first` inside it, correlation of the registered crops)."
     import cv2
+    first, frame = np.asarray(first), np.asarray(frame)
+    if first.ndim != 2 or frame.shape != first.shape:
+        raise ValueError(f"register_box: expected two gray (H, W) frames of one size, got {first.shape} and {frame.shape}")
+    if frame.dtype not in (np.uint8, np.float32): frame = np.float32(frame)   # the two types getRectSubPix reads
     H, W = first.shape
     l, t = max(int(box[0]), 0), max(int(box[1]), 0)
     r, b = min(int(box[2]), W), min(int(box[3]), H)

@@ -16,7 +16,8 @@ import torch
 from mol_edu.datasets import frame_number, read_casme2
 from mol_edu.faces import alignment_matrix, clip_indices, detect_face, dlib_model_path, predict_landmarks, transform_points
 from mol_edu.alignment import (PrepareError, PrepareSettings, PrepareWarning, align_face, crop_clip,
-                               detect_video_landmarks, face_video, follow_box, tvl1_flow, write_face_tree)
+                               detect_video_landmarks, face_video, follow_box, register_box, tvl1_flow,
+                               write_face_tree)
 from mol_edu.prepare import (PreparedDataset, check_cached_video, loso_folds, manifest_hash, prepare_index, prepare_video,
                              video_dir_name)
 
@@ -241,6 +242,10 @@ def test_detect_once_follows_a_moving_face():
     assert follow_box((-50, -50, -10, -10), g[0], g[20]) is None                     # box outside the frame
     assert follow_box(box, g[0], np.full_like(g[0], 128)) is None                    # nothing to register to
     assert follow_box(box, g[0], g[20], min_correlation=1.01) is None                # the threshold is honoured
+    moved, rho = register_box(box, g[0], g[20].astype(np.float64))                  # any dtype: read as float32
+    assert np.allclose(moved, (48, 26, 168, 166), atol=0.3) and rho > 0.9
+    with pytest.raises(ValueError, match=r"register_box: expected two gray \(H, W\) frames of one size, got \(200, 200\) and \(200, 200, 3\)"):
+        register_box(box, g[0], walk[20])
 
 
 def test_detect_once_keeps_the_last_followed_box_and_says_so():

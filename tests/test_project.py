@@ -180,3 +180,18 @@ def test_benchmark_readme_tables_match_their_results_files(tmp_path):
     readme.write_text(text[:i] + text[i:].replace("| yes |", "| no |", 1))   # a hand edit of one verdict
     r = run(tmp_path)
     assert r.returncode == 1 and "differs from its results file" in r.stderr
+    for tag, row in (("recipe_screen", "| lr 2e-3 | `--lr 2e-3` |"), ("prepare_speed", "| once, box follows | torch |")):
+        i = text.index(row, text.index(f"<!-- {tag} -->")) + len(row)
+        k = next(j for j in range(i, len(text)) if text[j].isdigit())         # the row's first figure, edited by hand
+        readme.write_text(text[:k] + str((int(text[k]) + 1) % 10) + text[k + 1:])
+        r = run(tmp_path)
+        assert r.returncode == 1 and "differs from its results file" in r.stderr, (tag, r.stderr)
+    readme.write_text(text)
+    assert run(tmp_path).returncode == 0
+    # a results file that contradicts the reading's claims stops the generator instead of changing the prose
+    ps = json.loads((tmp_path / "prepare_speed.json").read_text())
+    by = {r["detection"]: r for r in ps["rows"]}
+    by["once, first box"]["tvl1_iterations_per_pair"] = by["every frame"]["tvl1_iterations_per_pair"]   # no slower
+    (tmp_path / "prepare_speed.json").write_text(json.dumps(ps))
+    r = run(tmp_path)
+    assert r.returncode == 1 and "AssertionError" in r.stderr
