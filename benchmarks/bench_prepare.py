@@ -15,7 +15,9 @@ pairs of the first two prepared videos with `tvl1_flow_torch(..., stats=...)` (u
 iterations per pair (summed over the pyramid's levels) and the mean absolute difference between the two aligned frames
 of a pair (grey levels): how much motion, real or from a wobbling alignment, the solver has to explain.
 `--out FILE` also writes the rows, the command and the machine to a JSON file; the benchmarks README's table of the
-detection modes is generated from `benchmarks/prepare_speed.json` by readme_tables.py.
+detection modes is generated from `benchmarks/prepare_speed.json` by readme_tables.py. When FILE already holds a run of
+the same command, that run's summary (date, code, machine, minutes per detection mode) moves to the new file's
+`earlier` list, so the spread between runs on this shared VM stays on record.
 """
 import argparse
 import json
@@ -57,6 +59,21 @@ def write_tree(root, videos, frames, H=480, W=640, face=300):
             c[top:top + face, left:left + face] = img
             cv2.imwrite(str(f), c, [cv2.IMWRITE_JPEG_QUALITY, 90])
     return root
+
+
+def summary(run: dict) -> dict:
+    "What a later run keeps of an earlier one: when, which code, which machine, and the minutes of each detection mode."
+    env = run["environment"]
+    return {"date": run["date"], "git_commit": env["git_commit"], "cpu": env["cpu"], "cpu_capability": env["cpu_capability"],
+            "note": run["note"], "load_average": [run["load_average"][0][0], run["load_average"][1][0]],
+            "minutes_255_videos": {r["detection"]: r["minutes_255_videos"] for r in run["rows"]}}
+
+
+def earlier_runs(path: Path, command: str) -> list:
+    "The earlier runs of `command` recorded in `path` (the run it holds first), or [] for a new file or another command."
+    if not path.exists(): return []
+    old = json.loads(path.read_text())
+    return [summary(old)] + old.get("earlier", []) if old.get("command") == command else []
 
 
 def flow_work(out: Path, clip_length: int, videos: int = 2) -> tuple:
@@ -130,7 +147,8 @@ def main():
             atomic_write_text(a.out, json.dumps({"command": command, "date": time.strftime("%Y-%m-%d"), "note": a.note,
                                                  "videos": a.videos, "frames": a.frames, "face_step_px": list(FACE_STEP),
                                                  "pairs_per_video": int(clip_pairs(clip_indices(a.frames))[0].size),
-                                                 "rows": rows, "environment": environment_info("cpu"),
+                                                 "rows": rows, "earlier": earlier_runs(a.out, command),
+                                                 "environment": environment_info("cpu"),
                                                  "load_average": [load_start, os.getloadavg()]}, indent=1) + "\n")
             print(f"-> {a.out}")
     finally:

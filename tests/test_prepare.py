@@ -457,3 +457,21 @@ def test_mol_synth_then_mol_prepare_end_to_end(tmp_path):
     agree = ground_truth_agreement(tmp_path / "prep", tmp_path / "synth")
     print({k: v for k, v in agree.items() if k != "per_video"})
     _check_agreement(agree, 10, epe_max=0.3)  # px at 144x144
+
+
+def test_bench_prepare_keeps_the_earlier_runs_of_its_command(tmp_path):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from bench_prepare import earlier_runs
+    env = {"git_commit": "abc1234", "cpu": "AMD EPYC", "cpu_capability": "AVX2"}
+    rows = [{"detection": "once, box follows", "minutes_255_videos": 15.8}]
+    older = {"date": "2026-12-01", "git_commit": "0000000", "minutes_255_videos": {"once, box follows": 20.0}}
+    run = {"command": "python benchmarks/bench_prepare.py --videos 8", "date": "2026-12-03", "note": "quiet", "rows": rows,
+           "earlier": [older], "environment": env, "load_average": [[0.5, 0, 0], [1.5, 0, 0]]}
+    path = tmp_path / "speed.json"
+    assert earlier_runs(path, run["command"]) == []                       # no file yet
+    path.write_text(json.dumps(run))
+    kept = earlier_runs(path, run["command"])
+    assert [e["date"] for e in kept] == ["2026-12-03", "2026-12-01"]     # the run in the file first, then its own history
+    assert kept[0]["minutes_255_videos"] == {"once, box follows": 15.8} and kept[0]["cpu_capability"] == "AVX2"
+    assert kept[0]["load_average"] == [0.5, 1.5]
+    assert earlier_runs(path, run["command"] + " --work") == []           # another command's runs are not comparable
