@@ -125,6 +125,23 @@ fresh test videos of {', '.join(sp['held_out'])}; columns as above:
 UF1 of the {len(sd['scores'])} variants: {min(v['uf1']['mean'] for v in sd['scores'].values()):.3f} to {max(v['uf1']['mean'] for v in sd['scores'].values()):.3f} (guessing among 3 classes: 0.333);
 {'none' if not any(c['real'] for c in sd['comparisons']) else 'some'} of the differences real. Chapter 26 adds the pair accuracy (same against opposite side), which stays below 0.5 for every variant.
 <!-- /ablations_sides -->"""
+def recheck_note(ds: dict, path: Path) -> str:
+    "A later run of some of the seeds (bench_demo_seeds.py --out demo_seeds_recheck.json): the same numbers, or which differ."
+    if not path.exists(): return ""
+    rc = json.loads(path.read_text())
+    keep = lambda r: (r["video"], r["clip"], r["epe"], r["nme_outer_corners"])
+    first = {r["seed"]: r for r in ds["runs"]}
+    same = [r["seed"] for r in rc["runs"] if r["seed"] in first and keep(r) == keep(first[r["seed"]])]
+    other = [r["seed"] for r in rc["runs"] if r["seed"] in first and r["seed"] not in same]
+    e = rc["environment"]
+    return (f"\n\nRe-run later (`benchmarks/demo_seeds_recheck.json`: seed{'s' * (len(rc['runs']) > 1)} {', '.join(str(r['seed']) for r in rc['runs'])},"
+            f" one thread, code {e['git_commit'][:7]}, on a host of the same kind: {e['cpu']}, {e['cpu_capability']}, torch {e['torch']}):"
+            + (f" every score of seed{'s' * (len(same) > 1)} {', '.join(map(str, same))} is identical to all digits (UF1 per video"
+               f" {first[same[0]]['video']['uf1']:.6f}, EPE {first[same[0]]['epe']:.6f} px)" if same else "")
+            + (f"{';' if same else ''} seed{'s' * (len(other) > 1)} {', '.join(map(str, other))} scored otherwise" if other else "")
+            + (". On one kind of host the run is deterministic; for the spread between hosts see the recipe screens below." if same and not other
+               else ": the run is not reproducible even on one kind of host."))
+
 ds = json.loads((R / "demo_seeds.json").read_text())
 de, uv = ds["environment"], ds["uf1_video"]
 worst = min(ds["runs"], key=lambda r: r["video"]["uf1"])
@@ -141,9 +158,9 @@ training seed changes; one thread per run on the shared {de['cpu']} VM ({de['cpu
 """ + "\n".join(f"| {r['seed']} | {r['video']['uf1']:.3f} | {r['video']['acc']:.3f} | {r['clip']['uf1']:.3f} | {r['epe']:.3f} | {r['nme_outer_corners']:.4f} | {r['wall_seconds']:.0f} s |" for r in ds["runs"]) + f"""
 
 UF1 per video over {uv['n']} seeds: mean {uv['mean']:.3f}, min {uv['min']:.3f}, max {uv['max']:.3f}. The bar of a worst seed above 0.6 is
-**{'met' if uv['min'] > 0.6 else 'not met'}** at this budget (seed {worst['seed']}: {worst['video']['uf1']:.3f}); the single-run figures below are one draw from this spread.
+**{'met' if uv['min'] > 0.6 else 'not met'}** at this budget (seed {worst['seed']}: {worst['video']['uf1']:.3f}); the single-run figures below are one draw from this spread.{recheck_note(ds, R / "demo_seeds_recheck.json")}
 <!-- /demo_seeds -->"""
-def screen_block(tag: str, rs: dict) -> str:
+def screen_block(tag: str, rs: dict, extra: str = "") -> str:
     "The paragraph and table of one recipe screen (bench_recipe_screen.py's results file benchmarks/<tag>.json)."
     rs_base, rs_env = rs["candidates"][0]["name"], rs["environment"]
     rs_keys = sorted({(r["data_seed"], r["seed"]) for r in rs["runs"]})
@@ -168,12 +185,31 @@ runs, rough with so few), and the number of pairs it wins:
         for c in rs["candidates"]) + f"""
 
 The demo's recipe itself scores {rs_b['min']:.3f}-{rs_b['max']:.3f} on these corpora ({'every run above' if rs_b['min'] > 0.6 else 'not every run above'} 0.6).
-{'Ahead of it with an interval clear of zero: ' + ', '.join(rs_ahead) + '; to be confirmed on the demo corpus with bench_demo_seeds.py before it becomes the default.' if rs_ahead else 'No recipe screened is ahead of it with an interval clear of zero, so the demo keeps its recipe.'}
+{'Ahead of it with an interval clear of zero: ' + ', '.join(rs_ahead) + '; to be confirmed on the demo corpus with bench_demo_seeds.py before it becomes the default.' if rs_ahead else 'No recipe screened is ahead of it with an interval clear of zero, so the demo keeps its recipe.'}{extra}
 <!-- /{tag} -->"""
+
+def host_note(a: dict, b: dict) -> str:
+    "The base recipe's runs that two screens share (same data and training seeds), side by side: what the host changes."
+    uf1 = lambda x: {(r["data_seed"], r["seed"]): r["video"]["uf1"] for r in x["runs"] if r["candidate"] == x["candidates"][0]["name"]}
+    ua, ub = uf1(a), uf1(b)
+    keys = sorted(set(ua) & set(ub))
+    if not keys: return ""
+    d = [abs(ua[k] - ub[k]) for k in keys]
+    ea, eb = a["environment"], b["environment"]
+    ha, hb = f"{ea['cpu_capability']} host", f"{eb['cpu_capability']} host"
+    torch_v = f"the same torch {ea['torch']}" if ea["torch"] == eb["torch"] else f"torch {ea['torch']} and {eb['torch']}"
+    return (f"\n\nThe same runs on two hosts ({torch_v}; results files written at commits {ea['git_commit'][:7]} and"
+            f" {eb['git_commit'][:7]}): the demo's recipe with the same data and training seeds, UF1 per video:"
+            f"\n\n| data seed | training seed | {ha} | {hb} | difference |\n|---|---|---|---|---|\n"
+            + "\n".join(f"| {k[0]} | {k[1]} | {ua[k]:.3f} | {ub[k]:.3f} | {ub[k] - ua[k]:+.3f} |" for k in keys)
+            + f"\n\nMean absolute difference {sum(d) / len(d):.3f}, largest {max(d):.3f}. The hosts' CPU kernels add in other orders,"
+              " training carries the rounding into other weights, and so a comparison of recipes is fair only between runs of one"
+              " host, which is why this screen is its own file.")
 
 RS = screen_block("recipe_screen", json.loads((R / "recipe_screen.json").read_text()))
 # a screen on another host is its own file: runs are paired only with the demo's runs on the same host
-RSI = (screen_block("recipe_screen_iterations", json.loads((R / "recipe_screen_iterations.json").read_text()))
+RSI = (screen_block("recipe_screen_iterations", rsi := json.loads((R / "recipe_screen_iterations.json").read_text()),
+                    host_note(json.loads((R / "recipe_screen.json").read_text()), rsi))
        if (R / "recipe_screen_iterations.json").exists() else None)
 kf = json.loads((R / "keyframes.json").read_text())
 km, km_env = kf["mol"], kf["machine"]

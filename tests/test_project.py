@@ -171,7 +171,7 @@ def test_benchmark_readme_tables_match_their_results_files(tmp_path):
     assert r.returncode == 0, r.stderr
     for f in ("readme_tables.py", "README.md", "ablations.json", "ablations_sides.json", "student.json", "model_speed.json",
               "demo_seeds.json", "recipe_screen.json", "keyframes.json", "ablations_amp0.5.json", "ablations_amp0.25.json",
-              "prepare_speed.json", "tvl1_prepare_host.json"):
+              "prepare_speed.json", "tvl1_prepare_host.json", "demo_seeds_recheck.json"):
         shutil.copy(ROOT / "benchmarks" / f, tmp_path / f)
     readme = tmp_path / "README.md"
     text = readme.read_text()
@@ -195,3 +195,10 @@ def test_benchmark_readme_tables_match_their_results_files(tmp_path):
     (tmp_path / "prepare_speed.json").write_text(json.dumps(ps))
     r = run(tmp_path)
     assert r.returncode == 1 and "AssertionError" in r.stderr
+    # a re-run of a demo seed that scored otherwise is reported as such, not as a reproduction
+    rc = json.loads((tmp_path / "demo_seeds_recheck.json").read_text())
+    rc["runs"][0]["video"]["uf1"] += 0.01
+    (tmp_path / "demo_seeds_recheck.json").write_text(json.dumps(rc))
+    shutil.copy(ROOT / "benchmarks" / "prepare_speed.json", tmp_path / "prepare_speed.json")
+    assert subprocess.run([sys.executable, str(tmp_path / "readme_tables.py")], capture_output=True).returncode == 0
+    assert "not reproducible even on one kind of host" in readme.read_text()
