@@ -92,6 +92,11 @@ def test_quoted_command_parses(source, argv):
             pytest.fail(f"{source}: `{' '.join(argv)}` does not parse (exit {e.code})")
         return
     script = next(a for a in argv if a.startswith("benchmarks/"))
+    if "--extra" in argv:                                       # what follows --extra is passed on to mol-train
+        i = argv.index("--extra")
+        argv, passed = argv[:i + 1], argv[i + 1:]
+        try: _parser("mol-train").parse_args(passed)
+        except SystemExit as e: pytest.fail(f"{source}: `{' '.join(passed)}` after --extra is not a mol-train command line (exit {e.code})")
     helptext = _bench_help(script)
     for opt in (a.split("=")[0] for a in argv if a.startswith("--")):
         assert re.search(rf"{re.escape(opt)}\b", helptext), f"{source}: `{' '.join(argv)}`: {script} has no option {opt}"

@@ -171,7 +171,8 @@ def test_benchmark_readme_tables_match_their_results_files(tmp_path):
     assert r.returncode == 0, r.stderr
     for f in ("readme_tables.py", "README.md", "ablations.json", "ablations_sides.json", "student.json", "model_speed.json",
               "demo_seeds.json", "recipe_screen.json", "keyframes.json", "ablations_amp0.5.json", "ablations_amp0.25.json",
-              "prepare_speed.json", "tvl1_prepare_host.json", "demo_seeds_recheck.json"):
+              "prepare_speed.json", "tvl1_prepare_host.json", "demo_seeds_recheck.json",
+              "recipe_screen_iterations.json", "demo_seeds_iterations.json"):
         shutil.copy(ROOT / "benchmarks" / f, tmp_path / f)
     readme = tmp_path / "README.md"
     text = readme.read_text()
@@ -180,7 +181,8 @@ def test_benchmark_readme_tables_match_their_results_files(tmp_path):
     readme.write_text(text[:i] + text[i:].replace("| yes |", "| no |", 1))   # a hand edit of one verdict
     r = run(tmp_path)
     assert r.returncode == 1 and "differs from its results file" in r.stderr
-    for tag, row in (("recipe_screen", "| lr 2e-3 | `--lr 2e-3` |"), ("prepare_speed", "| once, box follows | torch |")):
+    for tag, row in (("recipe_screen", "| lr 2e-3 | `--lr 2e-3` |"), ("prepare_speed", "| once, box follows | torch |"),
+                     ("recipe_screen_iterations", "| iters 1000 | `--iterations 1000` |"), ("demo_seeds_iterations", "| 2026 |")):
         i = text.index(row, text.index(f"<!-- {tag} -->")) + len(row)
         k = next(j for j in range(i, len(text)) if text[j].isdigit())         # the row's first figure, edited by hand
         readme.write_text(text[:k] + str((int(text[k]) + 1) % 10) + text[k + 1:])
