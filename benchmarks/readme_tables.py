@@ -135,7 +135,7 @@ def recheck_note(ds: dict, path: Path) -> str:
     other = [r["seed"] for r in rc["runs"] if r["seed"] in first and r["seed"] not in same]
     e = rc["environment"]
     return (f"\n\nRe-run later (`benchmarks/demo_seeds_recheck.json`: seed{'s' * (len(rc['runs']) > 1)} {', '.join(str(r['seed']) for r in rc['runs'])},"
-            f" one thread, code {e['git_commit'][:7]}, on a host of the same kind: {e['cpu']}, {e['cpu_capability']}, torch {e['torch']}):"
+            f" {rc['threads']} thread{'s' * (rc['threads'] != 1)} per run, code {e['git_commit'][:7]}, on a host of the same kind: {e['cpu']}, {e['cpu_capability']}, torch {e['torch']}):"
             + (f" every score of seed{'s' * (len(same) > 1)} {', '.join(map(str, same))} is identical to all digits (UF1 per video"
                f" {first[same[0]]['video']['uf1']:.6f}, EPE {first[same[0]]['epe']:.6f} px)" if same else "")
             + (f"{';' if same else ''} seed{'s' * (len(other) > 1)} {', '.join(map(str, other))} scored otherwise" if other else "")
@@ -167,9 +167,10 @@ def confirm_block(tag: str, cf: dict, base: dict) -> str:
     d = [r["video"]["uf1"] - first[r["seed"]] for r in cf["runs"] if r["seed"] in first]
     worst = min(cf["runs"], key=lambda r: r["video"]["uf1"])
     same_host = ce["cpu_capability"] == base["environment"]["cpu_capability"] and ce["torch"] == base["environment"]["torch"]
+    joined = "the seeds split over processes with their own `--out`, joined with `--merge`" if isinstance(cf["load_average"][0], list) else "one process"
     return f"""<!-- {tag} -->
 The demo's recipe with `{opts}` on the demo's own corpus (`.venv/bin/python benchmarks/bench_demo_seeds.py --threads 1 --extra {opts}`,
-the seeds split over processes with their own `--out`, joined with `--merge`; results `benchmarks/{tag}.json`; {ce['cpu']},
+{joined}; results `benchmarks/{tag}.json`; {ce['cpu']},
 {ce['cpu_capability']}, torch {ce['torch']}, code {ce['git_commit'][:7]}; several runs shared the two cores, so no wall times):
 
 | training seed | UF1 per video | ACC per video | UF1 per clip | EPE (px) | NME (outer eye corners) | minus the demo's recipe (same seed) |
