@@ -18,8 +18,8 @@ from fastcore.basics import patch
 # %% auto #0
 __all__ = ['FLT_EPSILON', 'MIN_LEVEL_SIDE', 'OPENCV_GETTERS', 'FLAT', 'TVL1Settings', 'settings_of', 'inverse_grad_norm2',
            'threshold_step', 'forward_gradient', 'divergence', 'dual_step', 'tvl1_iteration', 'centred_gradient',
-           'warp_bicubic', 'linearise', 'median_networks', 'median_filter', 'linear_taps', 'resize_linear',
-           'pyramid_sizes', 'solve_level', 'tvl1_flow_torch', 'tvl1_flow_opencv', 'face_pair']
+           'warp_bicubic', 'linearise', 'median_networks', 'median_filter', 'median_blur', 'linear_taps',
+           'resize_linear', 'pyramid_sizes', 'solve_level', 'tvl1_flow_torch', 'tvl1_flow_opencv', 'face_pair']
 
 # %% ../nbs/13b_tvl1.ipynb #c007
 FLT_EPSILON = float(np.finfo(np.float32).eps)  # OpenCV skips the division by |grad I1|^2 below this
@@ -247,6 +247,21 @@ def median_filter(x: torch.Tensor, # (..., H, W)
         out[..., side] = fw[net["final"]]
     return out.flatten(-2)[..., :W].reshape(x.shape)
 
+# %% ../nbs/13b_tvl1.ipynb #c042b
+def median_blur(x: torch.Tensor, # (..., H, W)
+                k: int = 5, # window side (1: none, 3 or 5)
+               ) -> torch.Tensor:
+    "`median_filter`'s exact result; for CPU float32 tensors one cv2.medianBlur call over every plane, stacked."
+    if k <= 1: return x
+    if x.device.type != "cpu" or x.dtype != torch.float32 or k not in (3, 5) or x.numel() == 0:
+        return median_filter(x, k)
+    import cv2
+    (H, W), r = x.shape[-2:], k // 2
+    tall = F.pad(x.reshape(-1, 1, H, W), (0, 0, r, r), mode="replicate").reshape(-1, W)   # r border rows per plane
+    out = torch.from_numpy(cv2.medianBlur(tall.numpy(), k))
+    return out.view(-1, H + 2 * r, W)[:, r:r + H].reshape(x.shape)
+
+
 # %% ../nbs/13b_tvl1.ipynb #c044
 def linear_taps(n_in: int, # source length
                 n_out: int, # target length
@@ -285,15 +300,16 @@ def pyramid_sizes(H: int, W: int, nscales: int, scaleStep: float) -> list:
 # %% ../nbs/13b_tvl1.ipynb #c049
 class _Workspace:
     "The pairs still iterating at one warp, in buffers that every iteration reuses."
-    def __init__(self, u, P, G, rho_c, inv_grad):
+    def __init__(self, u, P, G, rho_c, inv_grad):   # P: theta times the dual variables, (n, C, 2, H + 1, W + 1)
         n, C, H, W = u.shape
         self.H, self.W, self.C = H, W, C
         self.idx = torch.arange(n, device=u.device)              # batch index of each pair still running
         self.U = u.new_zeros(n, C, H + 1, W + 1); self.U[..., :H, :W] = u   # u, a zero row and column behind
         self.U2 = torch.zeros_like(self.U)                        # the next u; the two swap every step
         self.P, self.G, self.rho_c, self.ninv = P.clone(), G.contiguous(), rho_c, -inv_grad
+        self.one = u.new_ones(())                                 # 1, broadcast: 1 + a x in one pass
         self.bufs = (u.new_empty(n, H, W), u.new_empty(n, C, H, W),    # rho, t
-                     u.new_zeros(n, C, 2, H, W), u.new_empty(n, C, H, W))  # grad u (last column / row stay 0), norm
+                     u.new_zeros(n, C, 2, H, W), u.new_empty(n, C, H, W))  # grad u (last column / row stay 0), its norm
         self._views()
 
     def _views(self):
@@ -323,16 +339,16 @@ def step(self: _Workspace, lt: float, theta: float, taut: float) -> torch.Tensor
     torch.addcmul(self.rho_c, self.G[:, 0], uc[0], out=rho)       # rho(u) = rho_c + grad I1 . u
     for c in range(1, self.C): rho.addcmul_(self.G[:, c], uc[c])
     rho.mul_(self.ninv).clamp_(-lt, lt)                           # the thresholding coefficient
-    torch.addcmul(u, self.G, rho[:, None], out=un)                # v = u + coef grad I1
     a, b, c_, d = self.div_terms
-    torch.sub(a, b, out=t).add_(c_).sub_(d)                       # div p
-    un.add_(t, alpha=theta)                                       # u = v + theta div p
-    torch.sub(un, u, out=t)
+    torch.sub(a, b, out=t).add_(c_).sub_(d)                       # theta div p (P holds theta p)
+    t.addcmul_(self.G, rho[:, None])                              # du = coef grad I1 + theta div p
+    torch.add(u, t, out=un)                                       # u = v + theta div p = u + du
     err = torch.linalg.vector_norm(t.view(len(t), -1), dim=1).square_()
     self.U, self.U2 = self.U2, self.U
     torch.sub(right, left, out=self.gx); torch.sub(down, up, out=self.gy)   # grad u, forward differences
-    torch.mul(g[:, :, 0], g[:, :, 0], out=ng).addcmul_(g[:, :, 1], g[:, :, 1]).sqrt_().mul_(taut).add_(1.0)
-    self.P_in.add_(g, alpha=taut).div_(self.ng3)                  # p = (p + tau/theta grad u) / (1 + tau/theta |grad u|)
+    torch.mul(g[:, :, 0], g[:, :, 0], out=ng).addcmul_(g[:, :, 1], g[:, :, 1]).sqrt_()
+    torch.add(self.one, ng, alpha=taut, out=ng)                   # 1 + tau/theta |grad u|
+    self.P_in.add_(g, alpha=taut * theta).div_(self.ng3)          # theta p = (theta p + tau grad u) / (1 + tau/theta |grad u|)
     return err
 
 @patch
@@ -353,7 +369,7 @@ def run(self: _Workspace, s: TVL1Settings, u_out: torch.Tensor, P_out: torch.Ten
     for _ in range(s.outerIterations):
         if s.medianFiltering > 1:
             uv = self.u
-            uv[:, :2] = median_filter(uv[:, :2], s.medianFiltering)
+            uv[:, :2] = median_blur(uv[:, :2], s.medianFiltering)
         for _ in range(s.innerIterations):
             if stats is not None: stats[self.H, self.W] = stats.get((self.H, self.W), 0) + len(self.idx)
             done = self.step(lt, s.theta, taut) <= seps
@@ -371,7 +387,7 @@ def solve_level(I0: torch.Tensor, # (N, H, W) first frames at this level, 0..255
     "One pyramid level for every pair at once (OpenCV's procOneScale): warps, median-filtered blocks, stopping rule."
     N, H, W = I0.shape
     src = torch.cat([I1[:, None], centred_gradient(I1)], 1)      # I1 and its gradient, warped together
-    u, P = u.clone(), u.new_zeros(N, u.shape[1], 2, H + 1, W + 1)  # p: zero row and column in front
+    u, P = u.clone(), u.new_zeros(N, u.shape[1], 2, H + 1, W + 1)  # theta p: zero row and column in front
     for _ in range(s.warps):
         G, rho_c, inv_grad = linearise(I0, src, u, s.gamma)
         _Workspace(u, P, G, rho_c, inv_grad).run(s, u, P, stats)

@@ -15,8 +15,8 @@ import torch
 
 from mol_edu.loss import endpoint_error
 from mol_edu.synthetic import SyntheticMicroExpressions
-from mol_edu.tvl1 import (TVL1Settings, face_pair, median_filter, pyramid_sizes, resize_linear, settings_of,
-                          tvl1_flow_opencv, tvl1_flow_torch, warp_bicubic)
+from mol_edu.tvl1 import (TVL1Settings, face_pair, median_blur, median_filter, pyramid_sizes, resize_linear,
+                          settings_of, tvl1_flow_opencv, tvl1_flow_torch, warp_bicubic)
 
 torch.set_num_threads(1)
 cv2.setNumThreads(1)
@@ -102,6 +102,24 @@ def test_pyramid_resize_warp_and_median_match_opencv():
             x = rng.normal(size=(3, 2, 19, w)).astype(np.float32)
             ref = np.stack([[cv2.medianBlur(c, k) for c in pair] for pair in x])
             assert np.array_equal(median_filter(torch.from_numpy(x), k).numpy(), ref)
+            assert np.array_equal(median_blur(torch.from_numpy(x), k).numpy(), ref)
+
+
+def test_median_blur_is_opencvs_median_on_every_plane_and_the_network_elsewhere(monkeypatch):
+    "Stacked planes must not leak into each other: each plane's first and last rows see only their own border."
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(4, 2, 16, 23)).astype(np.float32)
+    x[::2] += 100                                  # neighbouring planes far apart: a leak would move the border rows
+    for k in (3, 5):
+        ref = np.stack([[cv2.medianBlur(c, k) for c in pair] for pair in x])
+        assert np.array_equal(median_blur(torch.from_numpy(x), k).numpy(), ref)
+        assert np.array_equal(median_blur(torch.from_numpy(x[:, :, 1:]).transpose(-1, -2), k).numpy(),
+                              np.stack([[cv2.medianBlur(np.ascontiguousarray(c.T), k) for c in pair] for pair in x[:, :, 1:]]))
+    assert torch.equal(median_blur(torch.from_numpy(x), 1), torch.from_numpy(x))
+    calls = []
+    monkeypatch.setattr("mol_edu.tvl1.median_filter", lambda t, k: calls.append(t.dtype) or t)
+    median_blur(torch.from_numpy(x).double(), 5); median_blur(torch.from_numpy(x), 5)
+    assert calls == [torch.float64]                # float64 goes to the network, float32 on a CPU to OpenCV
 
 
 # ---------------------------------------------------------------- agreement
