@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import inspect
 import json
+import math
 import os
 import shlex
 import shutil
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -195,6 +196,8 @@ def train_cli(dataset: str = "synthetic", # "synthetic" (built-in) or the root o
               lr: float = None, # override the preset's learning rate
               seed: int = None, # override the preset's seed
               optimizer: str = None, # override the preset's optimiser: "adamw" (release) or "sgd"
+              lambda_flow: float = None, # override the joint loss's flow weight (default: the preset's, 10; expression's is 1)
+              lambda_ldm: float = None, # override the joint loss's landmark weight (default: the preset's, 0.1)
               selection: str = "fixed", # "fixed" (honest) or "best_on_test" (the release's protocol; leaks the test subject)
               eval_every: int = 0, # with best_on_test: evaluate the test subject every n iterations
               device: str = None, # cuda, mps or cpu (default: the best available)
@@ -213,13 +216,21 @@ def train_cli(dataset: str = "synthetic", # "synthetic" (built-in) or the root o
     "Leave-one-subject-out training and evaluation of MOL; prints a one-screen summary and writes runs/<name>/."
     run_command("mol-train", train_main, **{k: v for k, v in locals().items()})
 
-# %% ../nbs/25_cli.ipynb #c013b
+# %% ../nbs/25_cli.ipynb #c013r
 def _recipe(o) -> TrainConfig:
     "The training recipe: the preset with the command line's overrides."
     over = dict(iterations=o.iterations, batch_size=o.batch_size, lr=o.lr, seed=o.seed, precision=o.precision,
                 optimizer=o.optimizer, compile=o.compile or None, num_workers=o.workers or None)
-    return TrainConfig.preset(o.preset, **{k: v for k, v in over.items() if v is not None})
+    cfg = TrainConfig.preset(o.preset, **{k: v for k, v in over.items() if v is not None})
+    # only the ratios to the expression weight (1) matter to AdamW, which is blind to the loss's overall scale
+    lambdas = {k: getattr(o, f"lambda_{k}", None) for k in ("flow", "ldm")}
+    for k, v in lambdas.items():
+        if v is not None and not (math.isfinite(v) and v >= 0):
+            raise ValueError(f"lambda_{k}: expected a finite weight >= 0, got {v}")
+    cfg.loss_weights = replace(cfg.loss_weights, **{k: float(v) for k, v in lambdas.items() if v is not None})
+    return cfg
 
+# %% ../nbs/25_cli.ipynb #c013b
 def _model_overrides(o) -> dict:
     "The model's config overrides: the demo's for arch small (less its narrow widths with --full_width), the MOL options."
     arch = PRESET_ALIASES.get(o.arch, o.arch)
