@@ -68,7 +68,18 @@ def main():
     if a.merge:
         parts = [json.loads(Path(f).read_text()) for f in a.merge]
         rows = [r for x in parts for r in x["runs"]]
-        cands, env, loads = parts[0]["candidates"], parts[0]["environment"], [x["load_average"] for x in parts]
+        seen = [(r["candidate"], r["data_seed"], r["seed"]) for r in rows]
+        if len(set(seen)) < len(seen): raise SystemExit("bench_recipe_screen: --merge of parts that hold the same run twice")
+        cands = []                                                   # each candidate once, the first part's first
+        for c in (c for x in parts for c in x["candidates"]):
+            same = [d for d in cands if d["name"] == c["name"]]
+            if same and same[0]["options"] != c["options"]:
+                raise SystemExit(f"bench_recipe_screen: --merge: candidate {c['name']!r} has other options in another part")
+            if not same: cands.append(c)
+        kinds = {x["environment"].get("cpu_capability") for x in parts}
+        if len(kinds) > 1: raise SystemExit(f"bench_recipe_screen: --merge of runs from other CPU kinds {sorted(map(str, kinds))}: "
+                                            "their runs differ, so they do not pair")
+        env, loads = parts[0]["environment"], [x["load_average"] for x in parts]
     else:
         cands, rows, env, loads = [], [], environment_info("cpu"), [os.getloadavg()]
         for text in a.candidates:

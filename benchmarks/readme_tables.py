@@ -160,6 +160,33 @@ training seed changes; one thread per run on the shared {de['cpu']} VM ({de['cpu
 UF1 per video over {uv['n']} seeds: mean {uv['mean']:.3f}, min {uv['min']:.3f}, max {uv['max']:.3f}. The bar of a worst seed above 0.6 is
 **{'met' if uv['min'] > 0.6 else 'not met'}** at this budget (seed {worst['seed']}: {worst['video']['uf1']:.3f}); the single-run figures below are one draw from this spread.{recheck_note(ds, R / "demo_seeds_recheck.json")}
 <!-- /demo_seeds -->"""
+def host_seeds_block(tag: str, other: dict, base: dict) -> str:
+    "The demo's seeds on a host of another kind (bench_demo_seeds.py, results benchmarks/<tag>.json), seed by seed beside the first host's."
+    oe, be, ou = other["environment"], base["environment"], other["uf1_video"]
+    assert other["extra"] == base["extra"], f"{tag}: another recipe than demo_seeds.json's"
+    first = {r["seed"]: r for r in base["runs"]}
+    common = [r for r in other["runs"] if r["seed"] in first]
+    d = [r["video"]["uf1"] - first[r["seed"]]["video"]["uf1"] for r in common]
+    worst = min(other["runs"], key=lambda r: r["video"]["uf1"])
+    loads = [x[0] for x in other["load_average"]] if isinstance(other["load_average"][0], list) else [other["load_average"][0]]
+    same_host = oe["cpu_capability"] == be["cpu_capability"]
+    return f"""<!-- {tag} -->
+The same seeds on a host of {'the same' if same_host else 'another'} kind (`.venv/bin/python benchmarks/bench_demo_seeds.py --threads 1 --out benchmarks/{tag}.json`,
+the seeds split over two processes and joined with `--merge`; {oe['cpu']}, {oe['cpu_capability']}, torch {oe['torch']}, code {oe['git_commit'][:7]}; load
+average {min(loads):.1f}-{max(loads):.1f}): the same command, corpus and folds as the table above, only the processor differs ({be['cpu_capability']} above).
+
+| training seed | UF1 per video ({oe['cpu_capability']}) | UF1 per video ({be['cpu_capability']}) | difference | ACC per video | UF1 per clip | EPE (px) | NME (outer eye corners) | wall time |
+|---|---|---|---|---|---|---|---|---|
+""" + "\n".join(f"| {r['seed']} | {r['video']['uf1']:.3f} | " + (f"{first[r['seed']]['video']['uf1']:.3f} | {r['video']['uf1'] - first[r['seed']]['video']['uf1']:+.3f} | " if r['seed'] in first else "- | - | ")
+                + f"{r['video']['acc']:.3f} | {r['clip']['uf1']:.3f} | {r['epe']:.3f} | {r['nme_outer_corners']:.4f} | {r['wall_seconds']:.0f} s |" for r in other["runs"]) + f"""
+
+On this host, UF1 per video over {ou['n']} seeds: mean {ou['mean']:.3f}, min {ou['min']:.3f}, max {ou['max']:.3f}; the bar of a worst seed above 0.6 is
+**{'met' if ou['min'] > 0.6 else 'not met'}** here (seed {worst['seed']}: {worst['video']['uf1']:.3f}). Seed by seed the two hosts differ by {sum(map(abs, d)) / len(d):.3f} on average
+(largest {max(map(abs, d)):.3f}){', while the means differ by ' + f"{ou['mean'] - base['uf1_video']['mean']:+.3f}" if d else ''}: each host's CPU kernels add in their own order, training
+carries the rounding into other weights, and so a single run's score is reproducible only on the same kind of processor.
+The spread over seeds, not any one run, is what a user on another machine should expect.
+<!-- /{tag} -->"""
+
 def confirm_block(tag: str, cf: dict, base: dict) -> str:
     "A recipe's confirmation on the demo's corpus (bench_demo_seeds.py --extra ...), paired seed by seed with the demo's runs."
     ce, cu, opts = cf["environment"], cf["uf1_video"], " ".join(cf["extra"])
@@ -231,6 +258,8 @@ def host_note(a: dict, b: dict) -> str:
               " host, which is why this screen is its own file.")
 
 RS = screen_block("recipe_screen", json.loads((R / "recipe_screen.json").read_text()))
+DSA = (host_seeds_block("demo_seeds_avx2", json.loads((R / "demo_seeds_avx2.json").read_text()), ds)
+       if (R / "demo_seeds_avx2.json").exists() else None)
 DSI = (confirm_block("demo_seeds_iterations", json.loads((R / "demo_seeds_iterations.json").read_text()), ds)
        if (R / "demo_seeds_iterations.json").exists() else None)
 # a screen on another host is its own file: runs are paired only with the demo's runs on the same host
@@ -351,7 +380,7 @@ torch {tm_a['torch_vs_exact_epe']:.4f} px. At the best rate here ({tm_c['best'][
 preparation alone takes {tm_c['best_minutes']:.1f} min, {'within' if tm_c['best_minutes'] <= 15 else 'over'} the 15 minutes (OpenCV's best: {tm_c['best_opencv_minutes']:.1f} min).
 <!-- /tvl1_cv_median -->"""
 p = R / "README.md"; s = old = p.read_text()
-for tag, text in (("ablations", A), ("ablations_sides", SD), ("student", B), ("model_speed", M), ("demo_seeds", D),
+for tag, text in (("ablations", A), ("ablations_sides", SD), ("student", B), ("model_speed", M), ("demo_seeds", D), ("demo_seeds_avx2", DSA),
                   ("recipe_screen", RS), ("recipe_screen_iterations", RSI), ("demo_seeds_iterations", DSI), ("keyframes", K), ("amplitude_trained", TA),
                   ("prepare_speed", PS), ("tvl1_cv_median", TM)):
     if text is None: continue
@@ -359,6 +388,7 @@ for tag, text in (("ablations", A), ("ablations_sides", SD), ("student", B), ("m
     if a in s: s = s[:s.index(a)] + text + s[s.index(b) + len(b):]
     else:
         anchor = {"model_speed": "\n**Whole model, released preset**", "demo_seeds": "\n| command | wall time | UF1 per video |",
+                  "demo_seeds_avx2": "\n| command | wall time | UF1 per video |",
                   "recipe_screen": "\n| command | wall time | UF1 per video |",
                   "recipe_screen_iterations": "\n| command | wall time | UF1 per video |",
                   "demo_seeds_iterations": "\n| command | wall time | UF1 per video |",

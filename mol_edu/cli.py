@@ -197,7 +197,7 @@ def train_cli(dataset: str = "synthetic", # "synthetic" (built-in) or the root o
               seed: int = None, # override the preset's seed
               optimizer: str = None, # override the preset's optimiser: "adamw" (release) or "sgd"
               lambda_flow: float = None, # override the joint loss's flow weight (default: the preset's, 10; expression's is 1)
-              lambda_ldm: float = None, # override the joint loss's landmark weight (default: the preset's, 0.1)
+              hflip: float = None, # override the preset's share of training clips mirrored left-right with their targets (0)
               selection: str = "fixed", # "fixed" (honest) or "best_on_test" (the release's protocol; leaks the test subject)
               eval_every: int = 0, # with best_on_test: evaluate the test subject every n iterations
               device: str = None, # cuda, mps or cpu (default: the best available)
@@ -220,14 +220,12 @@ def train_cli(dataset: str = "synthetic", # "synthetic" (built-in) or the root o
 def _recipe(o) -> TrainConfig:
     "The training recipe: the preset with the command line's overrides."
     over = dict(iterations=o.iterations, batch_size=o.batch_size, lr=o.lr, seed=o.seed, precision=o.precision,
-                optimizer=o.optimizer, compile=o.compile or None, num_workers=o.workers or None)
+                optimizer=o.optimizer, compile=o.compile or None, num_workers=o.workers or None, hflip=o.hflip)
     cfg = TrainConfig.preset(o.preset, **{k: v for k, v in over.items() if v is not None})
-    # only the ratios to the expression weight (1) matter to AdamW, which is blind to the loss's overall scale
-    lambdas = {k: getattr(o, f"lambda_{k}", None) for k in ("flow", "ldm")}
-    for k, v in lambdas.items():
-        if v is not None and not (math.isfinite(v) and v >= 0):
-            raise ValueError(f"lambda_{k}: expected a finite weight >= 0, got {v}")
-    cfg.loss_weights = replace(cfg.loss_weights, **{k: float(v) for k, v in lambdas.items() if v is not None})
+    if o.lambda_flow is not None:   # relative to the expression weight 1: AdamW is blind to the loss's overall scale
+        if not (math.isfinite(o.lambda_flow) and o.lambda_flow >= 0):
+            raise ValueError(f"lambda_flow: expected a finite weight >= 0, got {o.lambda_flow}")
+        cfg.loss_weights = replace(cfg.loss_weights, flow=float(o.lambda_flow))
     return cfg
 
 # %% ../nbs/25_cli.ipynb #c013b

@@ -18,15 +18,15 @@ from fastcore.basics import patch
 from torch.utils.data import DataLoader, Dataset
 
 from .core import _cpu_times, check_shape, free_threads, get_device, seed_everything
-from .faces import NME_NORMALISERS, landmark_nme
+from .faces import MIRROR_PERM, NME_NORMALISERS, landmark_nme
 from .loss import LossWeights, endpoint_error, joint_loss
 
 # %% auto #0
 __all__ = ['PRECISIONS', 'SCHEDULES', 'OPTIMIZERS', 'TRAIN_PRESETS', 'PRESET_ALIASES', 'CLIP_MEAN', 'CLIP_SCALE',
            'REPORTED_ERRORS', 'TrainConfig', 'canonical_preset', 'normalise_clip', 'TinyJointNet', 'ToyMotionClips',
-           'IterationSampler', 'to_device', 'make_loader', 'autocast_for', 'StopTraining', 'Callback', 'History',
-           'StopAfter', 'ProgressBar', 'to_channels_last', 'mol_inputs', 'Trainer', 'other_cores', 'AdaptThreads',
-           'plot_loss_terms', 'format_errors', 'predict']
+           'IterationSampler', 'to_device', 'make_loader', 'flip_mask', 'mirror_batch', 'autocast_for', 'StopTraining',
+           'Callback', 'History', 'StopAfter', 'ProgressBar', 'to_channels_last', 'mol_inputs', 'Trainer',
+           'other_cores', 'AdaptThreads', 'plot_loss_terms', 'format_errors', 'predict']
 
 # %% ../nbs/21_training.ipynb #c006
 @dataclass
@@ -41,6 +41,7 @@ class TrainConfig:
     loss_weights: LossWeights = field(default_factory=LossWeights)   # the lambdas of MOL's joint loss (chapter 20)
     precision: str = "fp32"       # "fp32", "bf16" (autocast) or "fp16" (autocast + GradScaler)
     grad_clip: float = 0.0        # max gradient norm; 0 = no clipping (release)
+    hflip: float = 0.0            # share of training clips mirrored left-right, targets with them (0 = release)
     optimizer: str = "adamw"      # "adamw" (release) or "sgd" (momentum 0.9: no per-weight step rescaling)
     compile: bool = False         # wrap the model in torch.compile
     channels_last: bool = False   # store 4-d conv weights channels-last (helps tensor cores on GPU)
@@ -54,6 +55,7 @@ class TrainConfig:
         if self.batch_size < 1: raise ValueError(f"batch_size: expected >= 1, got {self.batch_size}")
         if self.iterations < 0: raise ValueError(f"iterations: expected >= 0, got {self.iterations}")
         if not (self.lr > 0 and math.isfinite(self.lr)): raise ValueError(f"lr: expected a positive number, got {self.lr}")
+        if not 0 <= self.hflip <= 1: raise ValueError(f"hflip: expected a share in [0, 1], got {self.hflip}")
 
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 SCHEDULES, OPTIMIZERS = ("constant", "cosine"), ("adamw", "sgd")
@@ -213,6 +215,32 @@ def make_loader(dataset, # yields the project's sample dicts
     return DataLoader(dataset, batch_sampler=sampler, num_workers=num_workers, generator=torch.Generator().manual_seed(sampler.seed),
                       pin_memory=torch.device(device).type == "cuda", **extra)
 
+# %% ../nbs/21_training.ipynb #c025a
+def flip_mask(n: int, # clips in the batch (this process's share)
+              share: float, # TrainConfig.hflip
+              seed: int, iteration: int, rank: int = 0,
+             ) -> torch.Tensor:
+    "Which of n clips to mirror at `iteration`: (n,) bool, a pure function of its arguments (resume- and DDP-safe)."
+    g = torch.Generator().manual_seed((seed * 1_000_003 + iteration) * 1024 + rank)
+    return torch.rand(n, generator=g) < share
+
+def mirror_batch(batch: dict, # a collated batch: "clip" (B, 1, T, H, W), "flow" (B, P, 2, H, W), "landmarks" (B, T, 68, 2)
+                 flip: torch.Tensor, # (B,) bool: which clips to mirror
+                ) -> dict:
+    "The batch with the chosen clips mirrored left-right, their flow (u negated) and landmarks (MIRROR_PERM) with them."
+    out, W = dict(batch), batch["clip"].shape[-1]
+    f = flip.to(batch["clip"].device)
+    out["clip"] = torch.where(f.view(-1, 1, 1, 1, 1), batch["clip"].flip(-1), batch["clip"])
+    if "flow" in batch:
+        sign = torch.tensor([-1.0, 1.0], device=f.device, dtype=batch["flow"].dtype).view(1, 1, 2, 1, 1)
+        out["flow"] = torch.where(f.view(-1, 1, 1, 1, 1), batch["flow"].flip(-1) * sign, batch["flow"])
+    if "landmarks" in batch:
+        lm = batch["landmarks"][:, :, torch.as_tensor(MIRROR_PERM, device=f.device)]
+        lm = torch.stack([(W - 1) - lm[..., 0], lm[..., 1]], -1)
+        out["landmarks"] = torch.where(f.view(-1, 1, 1, 1), lm, batch["landmarks"])
+    return out
+
+
 # %% ../nbs/21_training.ipynb #c027
 def autocast_for(device: torch.device, precision: str):
     "The autocast context for `precision` on `device` (disabled for fp32)."
@@ -333,6 +361,8 @@ def fit(self: Trainer):
     try:
         for batch in make_loader(self.dataset, sampler, self.device, self.cfg.num_workers):
             batch = to_device(batch, self.device)
+            if self.cfg.hflip > 0:
+                batch = mirror_batch(batch, flip_mask(len(batch["label"]), self.cfg.hflip, self.cfg.seed, self.iteration, self.rank))
             self._event("before_step")
             self.terms = self.step(batch)
             self.iteration += 1

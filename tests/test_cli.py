@@ -167,15 +167,18 @@ def test_main_job_on_a_prepared_corpus_whose_subjects_share_video_names(tmp_path
     assert cfg["data"]["input"].startswith("clips are 128x128: resized")
 
 
-def test_loss_weights_from_the_command_line_reach_the_recipe(tmp_path):
+def test_loss_weight_and_mirroring_from_the_command_line_reach_the_recipe(tmp_path):
     from mol_edu.cli import _recipe, command_options, train_cli
-    cfg = _recipe(command_options(train_cli, dict(lambda_flow=1, lambda_ldm=0)))
-    assert (cfg.loss_weights.mer, cfg.loss_weights.flow, cfg.loss_weights.ldm) == (1.0, 1.0, 0.0)   # mer stays 1
-    assert _recipe(command_options(train_cli, {})).loss_weights.flow == 10.0           # the preset's when not given
+    cfg = _recipe(command_options(train_cli, dict(lambda_flow=1, hflip=0.5)))
+    assert (cfg.loss_weights.mer, cfg.loss_weights.flow, cfg.loss_weights.ldm) == (1.0, 1.0, 0.1) and cfg.hflip == 0.5
+    plain = _recipe(command_options(train_cli, {}))
+    assert plain.loss_weights.flow == 10.0 and plain.hflip == 0.0                        # the preset's when not given
     s = train_main(arch="tiny", subjects=3, videos_per_class=1, folds=1, iterations=1, batch_size=4, runs=str(tmp_path),
-                   name="w", quiet=True, lambda_flow=2.5)
-    assert json.loads((tmp_path / "w" / "config.json").read_text())["train"]["loss_weights"]["flow"] == 2.5
-    assert s["n_folds"] == 1
+                   name="w", quiet=True, lambda_flow=2.5, hflip=1.0)
+    train = json.loads((tmp_path / "w" / "config.json").read_text())["train"]
+    assert train["loss_weights"]["flow"] == 2.5 and train["hflip"] == 1.0 and s["n_folds"] == 1
     for bad in (-1.0, float("nan")):
         with pytest.raises(ValueError, match=r"^lambda_flow: expected a finite weight >= 0"):
             _recipe(command_options(train_cli, dict(lambda_flow=bad)))
+    with pytest.raises(ValueError, match=r"^hflip: expected a share in \[0, 1\]"):
+        _recipe(command_options(train_cli, dict(hflip=2.0)))
