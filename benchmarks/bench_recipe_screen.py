@@ -3,6 +3,8 @@
     .venv/bin/python benchmarks/bench_recipe_screen.py --data_seeds 1 --out /tmp/a.json &
     .venv/bin/python benchmarks/bench_recipe_screen.py --data_seeds 2 --out /tmp/b.json
     .venv/bin/python benchmarks/bench_recipe_screen.py --merge /tmp/a.json /tmp/b.json   # -> benchmarks/recipe_screen.json
+    .venv/bin/python benchmarks/bench_recipe_screen.py --merge benchmarks/recipe_screen.json /tmp/c.json --keep demo x \
+        --out benchmarks/recipe_screen_x.json      # candidate x against the base runs of an earlier screen (same CPU kind)
 
 Each candidate is `name=mol-train options` (the demo's defaults plus those options). Every candidate is trained with
 the same training seeds on the same validation corpora: the synthetic corpus drawn with `--data_seed S` for S in
@@ -64,10 +66,11 @@ def main():
     p.add_argument("--runs", default=str(ROOT / "runs" / "screen"))
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "recipe_screen.json"))
     p.add_argument("--merge", nargs="+", default=None, help="join the JSONs of runs made in parallel instead")
+    p.add_argument("--keep", nargs="+", default=None, help="with --merge: only these candidates (e.g. a base from an earlier screen)")
     a = p.parse_args()
     if a.merge:
         parts = [json.loads(Path(f).read_text()) for f in a.merge]
-        rows = [r for x in parts for r in x["runs"]]
+        rows = [r for x in parts for r in x["runs"] if a.keep is None or r["candidate"] in a.keep]
         seen = [(r["candidate"], r["data_seed"], r["seed"]) for r in rows]
         if len(set(seen)) < len(seen): raise SystemExit("bench_recipe_screen: --merge of parts that hold the same run twice")
         cands = []                                                   # each candidate once, the first part's first
@@ -75,7 +78,9 @@ def main():
             same = [d for d in cands if d["name"] == c["name"]]
             if same and same[0]["options"] != c["options"]:
                 raise SystemExit(f"bench_recipe_screen: --merge: candidate {c['name']!r} has other options in another part")
-            if not same: cands.append(c)
+            if not same and (a.keep is None or c["name"] in a.keep): cands.append(c)
+        if a.keep and sorted(c["name"] for c in cands) != sorted(set(a.keep)):
+            raise SystemExit(f"bench_recipe_screen: --keep {a.keep}: the parts hold {[c['name'] for c in cands]}")
         kinds = {x["environment"].get("cpu_capability") for x in parts}
         if len(kinds) > 1: raise SystemExit(f"bench_recipe_screen: --merge of runs from other CPU kinds {sorted(map(str, kinds))}: "
                                             "their runs differ, so they do not pair")
