@@ -260,6 +260,12 @@ def host_note(a: dict, b: dict) -> str:
 RS = screen_block("recipe_screen", json.loads((R / "recipe_screen.json").read_text()))
 DSA = (host_seeds_block("demo_seeds_avx2", json.loads((R / "demo_seeds_avx2.json").read_text()), ds)
        if (R / "demo_seeds_avx2.json").exists() else None)
+# a recipe screened and confirmed on the AVX2 host: paired with that host's own runs of the demo's recipe
+RSM = (screen_block("recipe_screen_mirror", json.loads((R / "recipe_screen_mirror.json").read_text()))
+       if (R / "recipe_screen_mirror.json").exists() else None)
+DSM = (confirm_block("demo_seeds_mirror", json.loads((R / "demo_seeds_mirror.json").read_text()),
+                     json.loads((R / "demo_seeds_avx2.json").read_text()))
+       if (R / "demo_seeds_mirror.json").exists() and (R / "demo_seeds_avx2.json").exists() else None)
 DSI = (confirm_block("demo_seeds_iterations", json.loads((R / "demo_seeds_iterations.json").read_text()), ds)
        if (R / "demo_seeds_iterations.json").exists() else None)
 # a screen on another host is its own file: runs are paired only with the demo's runs on the same host
@@ -381,6 +387,7 @@ preparation alone takes {tm_c['best_minutes']:.1f} min, {'within' if tm_c['best_
 <!-- /tvl1_cv_median -->"""
 p = R / "README.md"; s = old = p.read_text()
 for tag, text in (("ablations", A), ("ablations_sides", SD), ("student", B), ("model_speed", M), ("demo_seeds", D), ("demo_seeds_avx2", DSA),
+                  ("recipe_screen_mirror", RSM), ("demo_seeds_mirror", DSM),
                   ("recipe_screen", RS), ("recipe_screen_iterations", RSI), ("demo_seeds_iterations", DSI), ("keyframes", K), ("amplitude_trained", TA),
                   ("prepare_speed", PS), ("tvl1_cv_median", TM)):
     if text is None: continue
@@ -389,6 +396,8 @@ for tag, text in (("ablations", A), ("ablations_sides", SD), ("student", B), ("m
     else:
         anchor = {"model_speed": "\n**Whole model, released preset**", "demo_seeds": "\n| command | wall time | UF1 per video |",
                   "demo_seeds_avx2": "\n| command | wall time | UF1 per video |",
+                  "recipe_screen_mirror": "\n| command | wall time | UF1 per video |",
+                  "demo_seeds_mirror": "\n| command | wall time | UF1 per video |",
                   "recipe_screen": "\n| command | wall time | UF1 per video |",
                   "recipe_screen_iterations": "\n| command | wall time | UF1 per video |",
                   "demo_seeds_iterations": "\n| command | wall time | UF1 per video |",
