@@ -99,7 +99,9 @@ def main():
                           f"({r['wall_seconds']:.0f} s)", flush=True)
         loads.append(os.getloadavg())
     command = "python benchmarks/bench_recipe_screen.py " + " ".join(shlex.quote(x) for x in sys.argv[1:])
+    parts_run = [x["command"] for x in parts] if a.merge else []       # what produced the merged runs
     out = {"what": "demo recipes screened on validation corpora (data seeds other than the demo's 0)", "command": command,
+           **({"parts": parts_run} if parts_run else {}),
            "candidates": cands, "runs": rows, "scores": compare(rows, cands[0]["name"]), "environment": env,
            "load_average": loads, "threads": a.threads}
     atomic_write_text(a.out, json.dumps(out, indent=1))

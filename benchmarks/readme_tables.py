@@ -211,6 +211,11 @@ UF1 per video over {cu['n']} seeds: mean {cu['mean']:.3f}, min {cu['min']:.3f}, 
 above 0.6 is **{'met' if cu['min'] > 0.6 else 'not met'}** with it (seed {worst['seed']}: {worst['video']['uf1']:.3f}). {'It clears the bar and is ahead on average: the candidate for the demo default.' if cu['min'] > 0.6 and sum(d) > 0 else 'So the demo keeps its recipe.'}
 <!-- /{tag} -->"""
 
+def made_by(rs: dict) -> str:
+    "The command of a screen, or for a merged one the commands of its parts and the merge."
+    if not rs.get("parts"): return f"`{rs['command'].strip()}`"
+    return "the runs of " + "; ".join(f"`{c.strip()}`" for c in rs["parts"]) + f", joined by `{rs['command'].strip()}`"
+
 def screen_block(tag: str, rs: dict, extra: str = "") -> str:
     "The paragraph and table of one recipe screen (bench_recipe_screen.py's results file benchmarks/<tag>.json)."
     rs_base, rs_env = rs["candidates"][0]["name"], rs["environment"]
@@ -220,12 +225,12 @@ def screen_block(tag: str, rs: dict, extra: str = "") -> str:
     rs_ahead = [c["name"] for c in rs["candidates"][1:] if rs_diff(c["name"]) and rs_diff(c["name"])["low"] > 0]
     rs_b = rs["scores"][rs_base]
     return f"""<!-- {tag} -->
-Screening recipes away from the demo's test videos: `{rs['command'].strip()}` (results `benchmarks/{tag}.json`).
+Screening recipes away from the demo's test videos: {made_by(rs)} (results `benchmarks/{tag}.json`).
 Each recipe is the demo's with the options shown, trained with the same training seeds on the synthetic corpora of data
 seeds {', '.join(str(d) for d in sorted({k[0] for k in rs_keys}))}: the demo's 24 identities and its 3 test subjects, but other videos (the demo's corpus, data
 seed 0, is not used). One thread per run (several runs side by side: that changes wall times, not scores), on the shared {rs_env['cpu']} VM ({rs_env['cpu_capability']}, torch
-{rs_env['torch']}). UF1 per video, and each recipe minus the demo's, paired run by run (95 % bootstrap interval over the {len(rs_keys)} pairs of
-runs, rough with so few), and the number of pairs it wins:
+{rs_env['torch']}). UF1 per video, and each recipe minus the demo's, paired run by run (95 % bootstrap interval over the pairs of
+runs the two share, rough with so few), and the number of pairs it wins:
 
 | recipe | options | """ + " | ".join(f"data seed {d}, seed {s}" for d, s in rs_keys) + f""" | mean | minus {rs_base} | wins |
 |---|---|""" + "---|" * len(rs_keys) + """---|---|---|
@@ -261,7 +266,8 @@ RS = screen_block("recipe_screen", json.loads((R / "recipe_screen.json").read_te
 DSA = (host_seeds_block("demo_seeds_avx2", json.loads((R / "demo_seeds_avx2.json").read_text()), ds)
        if (R / "demo_seeds_avx2.json").exists() else None)
 # a recipe screened and confirmed on the AVX2 host: paired with that host's own runs of the demo's recipe
-RSM = (screen_block("recipe_screen_mirror", json.loads((R / "recipe_screen_mirror.json").read_text()))
+RSM = (screen_block("recipe_screen_mirror", json.loads((R / "recipe_screen_mirror.json").read_text()),
+                    "\nThis screen and the confirmation below ran side by side, so the confirmation was not chosen by it.")
        if (R / "recipe_screen_mirror.json").exists() else None)
 DSM = (confirm_block("demo_seeds_mirror", json.loads((R / "demo_seeds_mirror.json").read_text()),
                      json.loads((R / "demo_seeds_avx2.json").read_text()))
