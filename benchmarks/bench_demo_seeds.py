@@ -40,7 +40,9 @@ def run(seed: int, extra: list, runs: Path, threads: int, reuse: bool = False) -
         if r.returncode: raise SystemExit(f"bench_demo_seeds: {' '.join(cmd)} failed:\n{r.stderr[-2000:]}")
         wall = time.time() - t0
     s = json.loads(done.read_text())
+    ran_on = json.loads((runs / name / "config.json").read_text())["environment"]   # the run's own, at its start
     return {"seed": seed, "command": " ".join(["mol-train", *cmd[1:]]), "wall_seconds": wall,
+            "git_commit": ran_on.get("git_commit"), "cpu_capability": ran_on.get("cpu_capability"),
             "video": {k: s["fixed/video"][k] for k in ("acc", "uar", "uf1", "wf1", "n")},
             "clip": {k: s["fixed/clip"][k] for k in ("acc", "uar", "uf1", "wf1", "n")},
             **{k: s[k] for k in ("epe", "nme_outer_corners", "nme_eye_centres")}, "folds": s["folds"]}
