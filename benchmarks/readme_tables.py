@@ -266,8 +266,22 @@ RS = screen_block("recipe_screen", json.loads((R / "recipe_screen.json").read_te
 DSA = (host_seeds_block("demo_seeds_avx2", json.loads((R / "demo_seeds_avx2.json").read_text()), ds)
        if (R / "demo_seeds_avx2.json").exists() else None)
 # a recipe screened and confirmed on the AVX2 host: paired with that host's own runs of the demo's recipe
-RSM = (screen_block("recipe_screen_mirror", json.loads((R / "recipe_screen_mirror.json").read_text()),
-                    "\nThis screen and the confirmation below ran side by side, so the confirmation was not chosen by it.")
+def screen_recheck(screen: dict, path: Path) -> str:
+    "A later re-run of screen runs (bench_recipe_screen.py --out <path>): identical to all digits, or which differ."
+    if not path.exists(): return ""
+    rc, keep = json.loads(path.read_text()), lambda r: (r["video"], r["clip"], r["epe"], r["nme_outer_corners"])
+    first = {(r["candidate"], r["data_seed"], r["seed"]): r for r in screen["runs"]}
+    same = [r for r in rc["runs"] if keep(r) == keep(first.get((r["candidate"], r["data_seed"], r["seed"]), {**r, "epe": None}))]
+    e, r = rc["environment"], rc["runs"][0]
+    what = f"{r['candidate']} at data seed {r['data_seed']}, seed {r['seed']}"
+    return (f" Its base runs were made earlier (code {screen['environment']['git_commit'][:7]}); {what} was re-run on this kind of host at code {e['git_commit'][:7]}"
+            f" ({e['cpu_capability']}; `benchmarks/{path.name}`): "
+            + (f"identical to all digits (UF1 per video {r['video']['uf1']:.6f}, EPE {r['epe']:.6f} px), so pairing with them is fair."
+               if len(same) == len(rc["runs"]) else "it scored otherwise, so the pairing is not exact."))
+
+RSM = (screen_block("recipe_screen_mirror", rsm := json.loads((R / "recipe_screen_mirror.json").read_text()),
+                    "\nThis screen and the confirmation below ran side by side, so the confirmation was not chosen by it."
+                    + screen_recheck(rsm, R / "recipe_screen_recheck.json"))
        if (R / "recipe_screen_mirror.json").exists() else None)
 DSM = (confirm_block("demo_seeds_mirror", json.loads((R / "demo_seeds_mirror.json").read_text()),
                      json.loads((R / "demo_seeds_avx2.json").read_text()))

@@ -173,7 +173,7 @@ def test_benchmark_readme_tables_match_their_results_files(tmp_path):
               "demo_seeds.json", "recipe_screen.json", "keyframes.json", "ablations_amp0.5.json", "ablations_amp0.25.json",
               "prepare_speed.json", "tvl1_prepare_host.json", "demo_seeds_recheck.json",
               "recipe_screen_iterations.json", "demo_seeds_iterations.json", "tvl1_results_cv_median.json",
-              "demo_seeds_avx2.json", "recipe_screen_mirror.json"):
+              "demo_seeds_avx2.json", "recipe_screen_mirror.json", "recipe_screen_recheck.json", "demo_seeds_mirror.json"):
         shutil.copy(ROOT / "benchmarks" / f, tmp_path / f)
     readme = tmp_path / "README.md"
     text = readme.read_text()
@@ -185,7 +185,7 @@ def test_benchmark_readme_tables_match_their_results_files(tmp_path):
     for tag, row in (("recipe_screen", "| lr 2e-3 | `--lr 2e-3` |"), ("prepare_speed", "| once, box follows | torch |"),
                      ("recipe_screen_iterations", "| iters 1000 | `--iterations 1000` |"), ("demo_seeds_iterations", "| 2026 |"),
                      ("tvl1_cv_median", "| 1 thread |"), ("demo_seeds_avx2", "| 2028 |"),
-                     ("recipe_screen_mirror", "| mirror 0.5 | `--hflip 0.5` |")):
+                     ("recipe_screen_mirror", "| mirror 0.5 | `--hflip 0.5` |"), ("demo_seeds_mirror", "| 2028 |")):
         i = text.index(row, text.index(f"<!-- {tag} -->")) + len(row)
         k = next(j for j in range(i, len(text)) if text[j].isdigit())         # the row's first figure, edited by hand
         readme.write_text(text[:k] + str((int(text[k]) + 1) % 10) + text[k + 1:])
