@@ -271,7 +271,8 @@ def screen_recheck(screen: dict, path: Path) -> str:
     if not path.exists(): return ""
     rc, keep = json.loads(path.read_text()), lambda r: (r["video"], r["clip"], r["epe"], r["nme_outer_corners"])
     first = {(r["candidate"], r["data_seed"], r["seed"]): r for r in screen["runs"]}
-    same = [r for r in rc["runs"] if keep(r) == keep(first.get((r["candidate"], r["data_seed"], r["seed"]), {**r, "epe": None}))]
+    key = lambda r: (r["candidate"], r["data_seed"], r["seed"])
+    same = [r for r in rc["runs"] if key(r) in first and keep(r) == keep(first[key(r)])]
     e, r = rc["environment"], rc["runs"][0]
     what = f"{r['candidate']} at data seed {r['data_seed']}, seed {r['seed']}"
     return (f" Its base runs were made earlier (code {screen['environment']['git_commit'][:7]}); {what} was re-run on this kind of host at code {e['git_commit'][:7]}"

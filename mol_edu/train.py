@@ -228,18 +228,21 @@ def mirror_batch(batch: dict, # a collated batch: "clip" (B, 1, T, H, W), "flow"
                  flip: torch.Tensor, # (B,) bool: which clips to mirror
                 ) -> dict:
     "The batch with the chosen clips mirrored left-right, their flow (u negated) and landmarks (MIRROR_PERM) with them."
-    out, W = dict(batch), batch["clip"].shape[-1]
+    s = check_shape(batch["clip"], "B 1 T H W", name="clip")
+    check_shape(flip, "B", name="flip", B=s["B"])
+    out, W = dict(batch), s["W"]
     f = flip.to(batch["clip"].device)
     out["clip"] = torch.where(f.view(-1, 1, 1, 1, 1), batch["clip"].flip(-1), batch["clip"])
     if "flow" in batch:
+        check_shape(batch["flow"], "B P 2 H W", name="flow target", B=s["B"], H=s["H"], W=W)
         sign = torch.tensor([-1.0, 1.0], device=f.device, dtype=batch["flow"].dtype).view(1, 1, 2, 1, 1)
         out["flow"] = torch.where(f.view(-1, 1, 1, 1, 1), batch["flow"].flip(-1) * sign, batch["flow"])
     if "landmarks" in batch:
+        check_shape(batch["landmarks"], "B T L 2", name="landmark target", B=s["B"], L=len(MIRROR_PERM))
         lm = batch["landmarks"][:, :, torch.as_tensor(MIRROR_PERM, device=f.device)]
         lm = torch.stack([(W - 1) - lm[..., 0], lm[..., 1]], -1)
         out["landmarks"] = torch.where(f.view(-1, 1, 1, 1), lm, batch["landmarks"])
     return out
-
 
 # %% ../nbs/21_training.ipynb #c027
 def autocast_for(device: torch.device, precision: str):
